@@ -1,0 +1,97 @@
+// The dropkeys program. Commands are registered lazily: the top-level help lists them from the
+// table below, and only the command being run (or asked for help) is imported, so `--help` and
+// `--version` never load the AWS SDK.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { addGlobalOptions } from "./lib/cli-options.js";
+import { ExitCode, isDropkeysError } from "./lib/errors.js";
+
+interface CommandModule {
+  register(command: Command): void;
+}
+
+/** name -> one-line summary and the module that defines it. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  init: { summary: "write a starter dropkeys.policy.yaml", load: () => import("./commands/init.js") },
+  policy: { summary: "validate and summarise the policy file", load: () => import("./commands/policy.js") },
+  status: { summary: "state, rotation and overdue check of every key in the inventory", load: () => import("./commands/status.js") },
+  log: { summary: "verify or show the internkontroll journal", load: () => import("./commands/log.js") },
+};
+
+/** Group commands (with subcommands) get the global options on each leaf, not on the group. */
+function hasSubcommands(command: Command): boolean {
+  return command.commands.length > 0;
+}
+
+function addGlobalOptionsToLeaves(command: Command): void {
+  if (hasSubcommands(command)) command.commands.forEach(addGlobalOptionsToLeaves);
+  else addGlobalOptions(command);
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export async function buildProgram(argv: string[]): Promise<Command> {
+  const program = new Command("dropkeys")
+    .description(
+      "Key lifecycle operations for Drop on AWS (KMS, Secrets Manager, CloudTrail), with two-person\n" +
+        "approvals and a tamper-evident internal-control journal (legal/internkontroll).",
+    )
+    .version(version(), "-V, --version")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 done, 1 failed, 2 usage or config, 3 approval missing or invalid,\n" +
+        "4 findings (audit, overdue), 5 journal unavailable, 130 interrupted.\n\n" +
+        "Examples:\n  $ dropkeys status\n  $ dropkeys disable drop-kyc-key --reason 'key leaked in CI log' --incident INC-20261123-1405\n  $ dropkeys log verify\n",
+    );
+  const requested = argv.slice(2).find((arg) => !arg.startsWith("-"));
+  const names = Object.keys(COMMANDS);
+  const target = requested !== undefined && names.includes(requested) ? requested : undefined;
+  for (const name of names) {
+    const entry = COMMANDS[name]!;
+    const command = program.command(name).description(entry.summary);
+    if (name === target) {
+      const module = await entry.load();
+      module.register(command);
+      addGlobalOptionsToLeaves(command);
+      command.exitOverride();
+    }
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.on("SIGINT", () => process.exit(ExitCode.interrupted));
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = await exitCodeFor(error, argv);
+  }
+}
+
+async function exitCodeFor(error: unknown, argv: string[]): Promise<number> {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    if (error.exitCode === 0) return 0;
+    return ExitCode.usage;
+  }
+  if (isInterrupt(error)) return ExitCode.interrupted;
+  const { Output } = await import("./lib/output.js");
+  const json = argv.includes("--json");
+  const out = new Output({ json, color: !argv.includes("--no-color"), verbose: argv.includes("--verbose") });
+  out.error(error);
+  return isDropkeysError(error) ? error.exitCode : ExitCode.failed;
+}
+
+/** Ctrl-C at an inquirer prompt, or our own interrupted error. */
+function isInterrupt(error: unknown): boolean {
+  if (isDropkeysError(error)) return error.kind === "interrupted";
+  return error instanceof Error && error.name === "ExitPromptError";
+}

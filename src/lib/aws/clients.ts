@@ -1,0 +1,96 @@
+// The one place AWS clients are made: region per key, endpoint override (emulators, VPC
+// interface endpoints), the SDK's own credential chain, adaptive retries.
+import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import { KMSClient } from "@aws-sdk/client-kms";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { STSClient } from "@aws-sdk/client-sts";
+import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
+import type { AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import type { Policy } from "../policy/schema.js";
+
+export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail";
+
+export interface AwsOptions {
+  /** --endpoint-url: one URL for every service (highest precedence). */
+  endpointUrl?: string | undefined;
+  /** The policy's `endpoints` section: per service, one URL or one per region. */
+  endpoints?: Policy["endpoints"];
+  profile?: string | undefined;
+  /** Asked when a profile needs an MFA code; only given on a TTY. */
+  mfaCodeProvider?: ((serial: string) => Promise<string>) | undefined;
+  maxAttempts?: number | undefined;
+}
+
+/**
+ * The endpoint for a service in a region, by precedence: --endpoint-url, then the policy's
+ * `endpoints`, else undefined so the SDK applies AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL.
+ */
+export function resolveEndpoint(options: AwsOptions, service: AwsService, region: string): string | undefined {
+  if (options.endpointUrl) return options.endpointUrl;
+  const configured = options.endpoints?.[service];
+  if (typeof configured === "string") return configured;
+  if (configured) return configured[region];
+  return undefined;
+}
+
+type ClientFactory<T> = (config: Record<string, unknown>) => T;
+
+export class AwsClients {
+  private readonly cache = new Map<string, unknown>();
+  private credentials: AwsCredentialIdentityProvider | undefined;
+
+  constructor(private readonly options: AwsOptions) {}
+
+  kms(region: string): KMSClient {
+    return this.client("kms", region, (c) => new KMSClient(c));
+  }
+  secrets(region: string): SecretsManagerClient {
+    return this.client("secretsmanager", region, (c) => new SecretsManagerClient(c));
+  }
+  s3(region: string): S3Client {
+    return this.client("s3", region, (c) => new S3Client(c));
+  }
+  sts(region: string): STSClient {
+    return this.client("sts", region, (c) => new STSClient(c));
+  }
+  cloudtrail(region: string): CloudTrailClient {
+    return this.client("cloudtrail", region, (c) => new CloudTrailClient(c));
+  }
+
+  /** The endpoint a service uses in a region ("AWS" when the SDK decides), for messages. */
+  endpointFor(service: AwsService, region: string): string {
+    return resolveEndpoint(this.options, service, region) ?? process.env[`AWS_ENDPOINT_URL_${envName(service)}`] ?? process.env.AWS_ENDPOINT_URL ?? "AWS";
+  }
+
+  private client<T>(service: AwsService, region: string, make: ClientFactory<T>): T {
+    const key = `${service}:${region}`;
+    let client = this.cache.get(key) as T | undefined;
+    if (!client) {
+      const endpoint = resolveEndpoint(this.options, service, region);
+      client = make({
+        region,
+        ...(endpoint ? { endpoint } : {}),
+        ...(service === "s3" && (endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL) ? { forcePathStyle: true } : {}),
+        credentials: this.credentialProvider(),
+        // Adaptive retries back off on throttling; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS still win.
+        ...(process.env.AWS_RETRY_MODE ? {} : { retryMode: "adaptive" }),
+        ...(this.options.maxAttempts ? { maxAttempts: this.options.maxAttempts } : {}),
+      });
+      this.cache.set(key, client);
+    }
+    return client;
+  }
+
+  private credentialProvider(): AwsCredentialIdentityProvider {
+    this.credentials ??= fromNodeProviderChain({
+      ...(this.options.profile ? { profile: this.options.profile } : {}),
+      ...(this.options.mfaCodeProvider ? { mfaCodeProvider: this.options.mfaCodeProvider } : {}),
+    });
+    return this.credentials;
+  }
+}
+
+function envName(service: AwsService): string {
+  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL" }[service];
+}
