@@ -36,8 +36,7 @@ function version(): string {
 export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command("dropkeys")
     .description(
-      "Key lifecycle operations for Drop on AWS (KMS, Secrets Manager, CloudTrail), with two-person\n" +
-        "approvals and a tamper-evident internal-control journal (legal/internkontroll).",
+      "Key lifecycle operations for Drop on AWS (KMS, Secrets Manager, CloudTrail), with two-person approvals and a tamper-evident internal-control journal (legal/internkontroll).",
     )
     .version(version(), "-V, --version")
     .showSuggestionAfterError(true)

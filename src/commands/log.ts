@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { examples, type GlobalOptions } from "../lib/cli-options.js";
+
+export interface LogShowOptions extends GlobalOptions {
+  key?: string;
+  incident?: string;
+  since?: string;
+  operation?: string;
+}
+
+export function register(command: Command): void {
+  command.description("Verify or show the internkontroll journal");
+  const verify = command
+    .command("verify")
+    .description("Check the hash chain of the journal: exit 0 when intact, 1 naming the first bad line")
+    .option("--approvals", "also re-verify every recorded approval signature against the policy's public keys", false)
+    .action(async (options: GlobalOptions & { approvals: boolean }) => {
+      const { runLogVerify } = await import("../lib/journal/log-command.js");
+      await runLogVerify(options);
+    });
+  examples(verify, "dropkeys log verify", "dropkeys log verify --journal /srv/legal --json");
+  const show = command
+    .command("show")
+    .description("Show journal entries, oldest first")
+    .option("--key <name>", "only entries about this key (inventory name or ARN)")
+    .option("--incident <id>", "only entries of this incident")
+    .option("--operation <name>", "only this operation (disable, schedule-deletion, ...)")
+    .option("--since <time>", "only entries since this time (ISO, or a duration back such as 7d)")
+    .action(async (options: LogShowOptions) => {
+      const { runLogShow } = await import("../lib/journal/log-command.js");
+      await runLogShow(options);
+    });
+  examples(show, "dropkeys log show --incident INC-20261123-1405", "dropkeys log show --key drop-kyc-key --since 30d --json");
+}

@@ -1,0 +1,78 @@
+// `dropkeys log verify` and `dropkeys log show`.
+import type { LogShowOptions } from "../../commands/log.js";
+import type { GlobalOptions } from "../cli-options.js";
+import { createContext } from "../context.js";
+import { ExitCode } from "../errors.js";
+import { table } from "../output.js";
+import { formatLocal, parseTimeArg } from "../time.js";
+import type { JournalEntry } from "./journal.js";
+
+export async function runLogVerify(options: GlobalOptions & { approvals: boolean }): Promise<void> {
+  const ctx = await createContext(options);
+  const journal = ctx.journal();
+  const report = journal.verify();
+  let approvalProblems: string[] = [];
+  if (options.approvals && report.ok) {
+    const { reverifyJournalApprovals } = await import("../approvals/journal-check.js");
+    approvalProblems = await reverifyJournalApprovals(ctx, journal.entries());
+  }
+  const ok = report.ok && approvalProblems.length === 0;
+  const c = ctx.out.color;
+  ctx.out.result({ file: journal.file, ...report, openIntents: report.openIntents.map(brief), approvalProblems, ok }, () => {
+    const lines: string[] = [];
+    if (report.ok) lines.push(c.green(`The journal is intact: ${report.entries} entries, head ${report.head.slice(0, 16)}…`));
+    for (const p of report.problems) lines.push(c.red(`line ${p.line}: ${p.kind}: ${p.message}`));
+    for (const e of report.openIntents) {
+      lines.push(c.yellow(`warning: intent #${e.seq} (${e.operation} ${e.target?.name ?? ""}, ${e.time}) has no outcome: the process stopped before finishing; check the key's state`));
+    }
+    if (options.approvals) {
+      if (approvalProblems.length === 0 && report.ok) lines.push(c.green("Every recorded approval verifies against the policy's keys."));
+      for (const p of approvalProblems) lines.push(c.red(p));
+    }
+    lines.push(c.dim(journal.file));
+    return lines.join("\n");
+  });
+  if (!ok) process.exitCode = ExitCode.failed;
+}
+
+function brief(e: JournalEntry) {
+  return { seq: e.seq, time: e.time, operation: e.operation, target: e.target, requestId: e.requestId };
+}
+
+export function filterEntries(entries: JournalEntry[], options: { key?: string; incident?: string; since?: Date; operation?: string }): JournalEntry[] {
+  const key = options.key?.replace(/^alias\//, "");
+  // Outcomes carry no incident of their own: follow them to their intent.
+  const incidentSeqs = new Set(entries.filter((e) => options.incident && e.incident === options.incident).map((e) => e.seq));
+  return entries.filter((e) => {
+    if (key && e.target?.name !== key && e.target?.arn !== key && !(e.target?.arn ?? "").endsWith(`/${key}`)) return false;
+    if (options.incident && !(e.incident === options.incident || (e.intentSeq !== undefined && incidentSeqs.has(e.intentSeq)))) return false;
+    if (options.operation && e.operation !== options.operation) return false;
+    if (options.since && new Date(e.time) < options.since) return false;
+    return true;
+  });
+}
+
+export async function runLogShow(options: LogShowOptions): Promise<void> {
+  const ctx = await createContext(options);
+  const entries = filterEntries(ctx.journal().entries(), {
+    ...(options.key ? { key: options.key } : {}),
+    ...(options.incident ? { incident: options.incident } : {}),
+    ...(options.operation ? { operation: options.operation } : {}),
+    ...(options.since ? { since: parseTimeArg(options.since, "--since") } : {}),
+  });
+  const c = ctx.out.color;
+  ctx.out.result({ entries }, () => {
+    if (entries.length === 0) return "No journal entries match.";
+    const rows = entries.map((e) => [
+      `#${e.seq}`,
+      formatLocal(new Date(e.time)),
+      e.type === "outcome" ? (e.outcome === "succeeded" ? c.green(e.outcome) : c.red(e.outcome ?? "")) : e.type,
+      e.operation,
+      e.target?.name ?? e.target?.arn ?? "",
+      e.incident ?? "",
+      e.actor.aws.split("/").pop() ?? e.actor.aws,
+      e.reason ?? e.verification?.detail ?? e.error?.message ?? "",
+    ]);
+    return table(["SEQ", "TIME", "TYPE", "OPERATION", "TARGET", "INCIDENT", "ACTOR", "REASON / RESULT"], rows);
+  });
+}

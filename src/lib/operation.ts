@@ -1,0 +1,248 @@
+// The operation pipeline of DESIGN.md, the one path every mutating command takes:
+// preflight -> request -> approvals -> journal intent (fail-closed) -> AWS -> verify ->
+// journal outcome -> result. Commands describe an operation (an OperationSpec); this runs it.
+import { collectApprovals, type CollectedApprovals } from "./approvals/index.js";
+import { createRequest, readRequestFile, requestBytes, writeRequestFile, type OperationRequest } from "./approvals/request.js";
+import { checkRegistry } from "./approvals/registry-journal.js";
+import { canonicalJson } from "./canonical.js";
+import type { Context } from "./context.js";
+import { approvalError, DropkeysError, ExitCode, failure, isDropkeysError, usageError } from "./errors.js";
+import type { Actor, JournalEntry, JournalVerification } from "./journal/journal.js";
+import type { ApprovalRule } from "./policy/schema.js";
+
+export interface Preflight {
+  /** Facts a person should see before approving ("key is Enabled, last used ..."). */
+  facts: string[];
+  /** Set when there is nothing to do (already disabled...): the command says so and exits 0. */
+  noop?: string;
+  warnings?: string[];
+}
+
+export interface FailureReport {
+  /** The state AWS was left in, in plain words. */
+  state: string;
+  /** What to run next. */
+  next: string[];
+}
+
+export interface OperationSpec<R> {
+  /** Journal operation name, and the default approval rule. */
+  operation: string;
+  /** Approval rule in the policy's `approvals` (default: `operation`). */
+  rule?: string;
+  /** What the request is about: a resolved ARN, or a descriptor when nothing exists yet. */
+  target: string;
+  /** The journal's target fields (name, arn, region, kind). */
+  journalTarget: JournalEntry["target"];
+  /** Everything that determines what happens; approvals sign these. Never secret values. */
+  params: Record<string, unknown>;
+  reason?: string | undefined;
+  incident?: string | undefined;
+  /** One line for the approver: what, on which key, in which region. */
+  summary: string;
+  preflight(): Promise<Preflight>;
+  execute(): Promise<R>;
+  verify?(result: R): Promise<JournalVerification>;
+  /** After a failure of execute(): what state things are in and what to run next. */
+  onFailure?(error: unknown): Promise<FailureReport>;
+  /** Extra journal details of a success (counts, dates); never secret values. */
+  outcomeDetails?(result: R): Record<string, unknown>;
+}
+
+export interface PipelineFlags {
+  dryRun?: boolean;
+  requestOut?: string | undefined;
+  requestFile?: string | undefined;
+  approvalFiles?: string[];
+}
+
+export type OperationStatus = "done" | "noop" | "dry-run" | "requested";
+
+export interface OperationResult<R> {
+  status: OperationStatus;
+  request?: OperationRequest;
+  preflight: Preflight;
+  approvals?: CollectedApprovals;
+  rule?: ApprovalRule;
+  result?: R;
+  verification?: JournalVerification;
+  intent?: JournalEntry;
+  outcome?: JournalEntry;
+  requestFile?: string;
+}
+
+export function approvalRule(ctx: Context, name: string): ApprovalRule {
+  const rule = ctx.policy.approvals[name];
+  if (!rule) {
+    throw usageError(`the policy has no approval rule "${name}"`, {
+      code: "policy.rule-missing",
+      hint: `Add approvals.${name} to the policy file (see the bundled policy for the defaults).`,
+    });
+  }
+  return rule;
+}
+
+export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flags: PipelineFlags): Promise<OperationResult<R>> {
+  const journal = ctx.journal();
+  const ruleName = spec.rule ?? spec.operation;
+  const rule = approvalRule(ctx, ruleName);
+
+  // A broken journal is noticed before anyone is asked to approve anything.
+  if (!flags.dryRun) journal.checkWritable();
+  checkRegistry(ctx.policy, journal.entries());
+
+  const preflight = await spec.preflight();
+  for (const warning of preflight.warnings ?? []) ctx.out.warn(warning);
+  if (preflight.noop !== undefined) return { status: "noop", preflight };
+
+  const actor = await ctx.identity();
+  const request = flags.requestFile
+    ? matchRequestFile(readRequestFile(flags.requestFile), spec)
+    : createRequest({
+        operation: spec.operation,
+        target: spec.target,
+        params: spec.params,
+        reason: spec.reason,
+        incident: spec.incident,
+        requestedBy: actorName(actor),
+        lifetimeMs: rule.requestLifetime ?? ctx.policy.requestLifetime,
+      });
+
+  if (flags.requestOut) {
+    writeRequestFile(flags.requestOut, request);
+    return { status: "requested", preflight, request, rule, requestFile: flags.requestOut };
+  }
+  if (flags.dryRun) return { status: "dry-run", preflight, request, rule };
+
+  const approvals = await collectApprovals({
+    policy: ctx.policy,
+    rule,
+    ruleName,
+    request,
+    requestBytes: requestBytes(request),
+    approvalFiles: flags.approvalFiles ?? [],
+    interactive: ctx.interactive,
+    isRequestIdUsed: (id) => journal.hasRequestId(id),
+    aws: ctx.aws,
+    out: ctx.out,
+    summary: spec.summary,
+  });
+
+  const intent = journal.append({
+    type: "intent",
+    operation: spec.operation,
+    requestId: request.id,
+    target: spec.journalTarget,
+    actor,
+    reason: request.reason ?? undefined,
+    incident: request.incident ?? undefined,
+    approvals: approvals.journal,
+    exception: approvals.exception,
+    params: spec.params,
+  });
+
+  // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry.
+  const interrupt = deferInterrupts(ctx);
+  try {
+    let result: R;
+    try {
+      result = await spec.execute();
+    } catch (error) {
+      const report = spec.onFailure ? await spec.onFailure(error).catch(() => undefined) : undefined;
+      journal.append({
+        type: "outcome",
+        operation: spec.operation,
+        requestId: request.id,
+        intentSeq: intent.seq,
+        target: spec.journalTarget,
+        actor,
+        outcome: "failed",
+        error: errorSummary(error),
+        state: report?.state,
+        next: report?.next,
+      });
+      throw withReport(error, report);
+    }
+    const verification = spec.verify ? await spec.verify(result) : undefined;
+    const verified = !verification || verification.result === "passed" || verification.result === "skipped";
+    const outcome = journal.append({
+      type: "outcome",
+      operation: spec.operation,
+      requestId: request.id,
+      intentSeq: intent.seq,
+      target: spec.journalTarget,
+      actor,
+      outcome: verified ? "succeeded" : "failed",
+      verification,
+      details: spec.outcomeDetails?.(result),
+    });
+    if (!verified) {
+      throw failure(`${spec.operation} was carried out, but its verification failed: ${verification?.detail ?? verification?.result}`, {
+        code: "verification.failed",
+        hint: "The journal records the result; check the key's state with `dropkeys status` before going on.",
+        details: { verification },
+      });
+    }
+    return { status: "done", preflight, request, approvals, rule, result, verification, intent, outcome };
+  } finally {
+    interrupt.restore();
+  }
+}
+
+/** --request FILE must be the same operation this command describes; approvals signed that file. */
+function matchRequestFile(request: OperationRequest, spec: OperationSpec<unknown>): OperationRequest {
+  const mismatch: string[] = [];
+  if (request.operation !== spec.operation) mismatch.push(`operation ${request.operation}, not ${spec.operation}`);
+  if (request.target !== spec.target) mismatch.push(`target ${request.target}, not ${spec.target}`);
+  if (canonicalJson(request.params) !== canonicalJson(spec.params)) mismatch.push("different parameters");
+  if (spec.reason !== undefined && spec.reason !== request.reason) mismatch.push("a different reason");
+  if (mismatch.length > 0) {
+    throw approvalError(`the request file is not for this operation: it has ${mismatch.join(", ")}`, {
+      code: "approval.request-mismatch",
+      hint: "Run exactly the request the approvers signed: `dropkeys apply REQUEST --approval SIG ...`.",
+    });
+  }
+  return request;
+}
+
+export function actorName(actor: Actor): string {
+  return `${actor.aws} (${actor.osUser}@${actor.host})`;
+}
+
+function errorSummary(error: unknown): { code: string; message: string } {
+  if (isDropkeysError(error)) return { code: error.code, message: error.message };
+  const name = error instanceof Error ? error.name : "Error";
+  return { code: name, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** The failure, with the state AWS is in and the next command, for the person at the terminal. */
+function withReport(error: unknown, report: FailureReport | undefined): DropkeysError {
+  const base = isDropkeysError(error) ? error : failure(`the AWS call failed: ${errorSummary(error).message}`, { cause: error });
+  if (!report) return base;
+  return new DropkeysError(base.kind, `${base.message}\nState now: ${report.state}`, {
+    code: base.code,
+    hint: report.next.length ? `Next: ${report.next.join("; then ")}` : base.hint,
+    details: { ...base.details, state: report.state, next: report.next },
+    cause: error,
+  });
+}
+
+/** While AWS is being changed, Ctrl-C is noted, not obeyed at once; the outcome is journalled first. */
+function deferInterrupts(ctx: Context): { restore(): void } {
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(ExitCode.interrupted);
+    interrupted = true;
+    ctx.out.warn("interrupt: finishing the AWS call in flight and journalling its outcome (Ctrl-C again to abandon)");
+  };
+  const previous = process.listeners("SIGINT");
+  process.removeAllListeners("SIGINT");
+  process.on("SIGINT", onSigint);
+  return {
+    restore() {
+      process.removeListener("SIGINT", onSigint);
+      for (const listener of previous) process.on("SIGINT", listener as () => void);
+      if (interrupted) process.exitCode = ExitCode.interrupted;
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// Every approvable operation by name, so `dropkeys apply REQUEST` can rebuild exactly the
+// operation a request describes. Each module exports `build(ctx, input)` -> OperationSpec; the
+// command of the same name parses its flags into the same input and calls the same builder.
+import type { Context } from "../context.js";
+import { usageError } from "../errors.js";
+import type { OperationSpec } from "../operation.js";
+
+export interface OperationInput {
+  /** Inventory entry name (or other target) as given on the command line / in the request. */
+  name: string;
+  /** Operation-specific parameters; exactly what the request records and approvals sign. */
+  params: Record<string, unknown>;
+  reason?: string | undefined;
+  incident?: string | undefined;
+}
+
+export interface OperationModule {
+  build(ctx: Context, input: OperationInput): Promise<OperationSpec<unknown>>;
+}
+
+const OPERATIONS: Record<string, () => Promise<OperationModule>> = {};
+
+/** Register an operation's module loader (each ops module adds itself in the table above). */
+export function operationNames(): string[] {
+  return Object.keys(OPERATIONS);
+}
+
+export async function loadOperation(name: string): Promise<OperationModule> {
+  const load = OPERATIONS[name];
+  if (!load) {
+    throw usageError(`unknown operation "${name}" in the request`, {
+      code: "request.unknown-operation",
+      hint: `Known operations: ${operationNames().join(", ") || "(none)"}.`,
+    });
+  }
+  return load();
+}

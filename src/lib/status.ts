@@ -1,0 +1,154 @@
+// `dropkeys status`: for every inventory entry held in AWS, its state, rotation, last rotation,
+// next due date and whether it is overdue, evaluated at a given time (default now).
+import { GetKeyRotationStatusCommand, ListKeyRotationsCommand } from "@aws-sdk/client-kms";
+import { ListSecretVersionIdsCommand } from "@aws-sdk/client-secrets-manager";
+import type { Context } from "./context.js";
+import { awsErrorName } from "./errors.js";
+import { awsEntries, regionOf } from "./policy/load.js";
+import type { InventoryEntry } from "./policy/schema.js";
+import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
+
+const DAY = 86_400_000;
+
+export type Health = "ok" | "overdue" | "missing" | "unexpected-state" | "not-required";
+
+export interface EntryStatus {
+  name: string;
+  kind: InventoryEntry["kind"];
+  region: string;
+  classification?: string | undefined;
+  /** KMS key state, "Active" for a secret, or "missing". */
+  state: string;
+  arn?: string | undefined;
+  rotation: { policy: string; automatic?: boolean | undefined; periodDays?: number | undefined };
+  lastRotated?: string | undefined;
+  /** Where lastRotated came from: rotation history, key creation, current secret version. */
+  lastRotatedSource?: string | undefined;
+  nextDue?: string | undefined;
+  overdueSince?: string | undefined;
+  health: Health;
+  problems: string[];
+  notes: string[];
+}
+
+export interface StatusReport {
+  at: string;
+  entries: EntryStatus[];
+  /** Entries the policy tracks outside AWS (certificates, data keys): listed, not checked. */
+  external: string[];
+  findings: number;
+}
+
+export async function collectStatus(ctx: Context, at: Date): Promise<StatusReport> {
+  const entries = await Promise.all(awsEntries(ctx.policy).map((entry) => entryStatus(ctx, entry, at)));
+  const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e)).map((e) => e.name);
+  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length;
+  return { at: at.toISOString(), entries, external, findings };
+}
+
+async function entryStatus(ctx: Context, entry: InventoryEntry, at: Date): Promise<EntryStatus> {
+  const base: EntryStatus = {
+    name: entry.name,
+    kind: entry.kind,
+    region: regionOf(ctx.policy, entry),
+    classification: entry.classification,
+    state: "missing",
+    rotation: { policy: entry.rotation.label },
+    health: "ok",
+    problems: [],
+    notes: [],
+  };
+  const status = entry.kind === "kms-key" ? await kmsStatus(ctx, entry, base, at) : await secretStatus(ctx, entry, base, at);
+  if (status.state === "missing") {
+    // Phase-2 entries are planned, not yet required.
+    status.health = entry.phase && entry.phase > 1 ? "not-required" : "missing";
+    if (status.health === "missing") status.problems.push(`not found in ${status.region}`);
+  }
+  return status;
+}
+
+async function kmsStatus(ctx: Context, entry: Extract<InventoryEntry, { kind: "kms-key" }>, status: EntryStatus, at: Date): Promise<EntryStatus> {
+  const { key } = await describeKmsKey(ctx, { entry, name: entry.name, region: status.region });
+  if (!key) return status;
+  status.state = key.KeyState ?? "Unknown";
+  status.arn = key.Arn;
+  if (key.KeyState !== "Enabled") {
+    status.health = "unexpected-state";
+    status.problems.push(key.DeletionDate ? `${key.KeyState}, deletion on ${key.DeletionDate.toISOString()}` : `${key.KeyState}`);
+  }
+  const kms = ctx.aws.kms(status.region);
+  const keyId = key.KeyId!;
+  let nextRotation: Date | undefined;
+  if (key.KeySpec === "SYMMETRIC_DEFAULT") {
+    try {
+      const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: keyId }));
+      status.rotation.automatic = rotation.KeyRotationEnabled ?? false;
+      status.rotation.periodDays = rotation.RotationPeriodInDays;
+      nextRotation = rotation.NextRotationDate;
+    } catch (error) {
+      if (awsErrorName(error) !== "KMSInvalidStateException") throw awsFailure(error, `GetKeyRotationStatus ${entry.name}`);
+    }
+  }
+  if (entry.rotationMode === "automatic" && status.rotation.automatic === false) {
+    status.problems.push("automatic rotation is off, the policy requires it");
+    if (status.health === "ok") status.health = "unexpected-state";
+  }
+  let last: Date | undefined;
+  try {
+    const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
+    for (const r of rotations.Rotations ?? []) if (r.RotationDate && (!last || r.RotationDate > last)) last = r.RotationDate;
+    if (last) status.lastRotatedSource = "rotation history";
+  } catch (error) {
+    // Not every KMS implementation has ListKeyRotations (local-kms does not); fall back to creation.
+    status.notes.push(`rotation history unavailable (${awsErrorName(error) ?? "error"})`);
+  }
+  if (!last && key.CreationDate) {
+    last = key.CreationDate;
+    status.lastRotatedSource = "key created";
+  }
+  applyDueDate(status, entry, last, at, status.rotation.automatic ? nextRotation : undefined);
+  return status;
+}
+
+async function secretStatus(ctx: Context, entry: InventoryEntry, status: EntryStatus, at: Date): Promise<EntryStatus> {
+  const { secret } = await describeSecret(ctx, { entry, name: entry.name, region: status.region });
+  if (!secret) return status;
+  status.arn = secret.ARN;
+  status.state = secret.DeletedDate ? "PendingDeletion" : "Active";
+  if (secret.DeletedDate) {
+    status.health = "unexpected-state";
+    status.problems.push(`scheduled for deletion (${secret.DeletedDate.toISOString()})`);
+  }
+  // Current version's creation = when the value in use was set.
+  let current: Date | undefined;
+  try {
+    const versions = await ctx.aws.secrets(status.region).send(new ListSecretVersionIdsCommand({ SecretId: entry.name, IncludeDeprecated: false }));
+    current = versions.Versions?.find((v) => v.VersionStages?.includes("AWSCURRENT"))?.CreatedDate;
+  } catch (error) {
+    throw awsFailure(error, `ListSecretVersionIds ${entry.name}`);
+  }
+  const last = current ?? secret.LastRotatedDate ?? secret.CreatedDate;
+  status.lastRotatedSource = current ? "current version created" : "secret created";
+  for (const tag of secret.Tags ?? []) {
+    if (tag.Key === "dropkeys:overlap-ends" && tag.Value) {
+      const ends = new Date(tag.Value);
+      if (ends > at) status.notes.push(`rotation in progress, overlap ends ${tag.Value}`);
+    }
+  }
+  applyDueDate(status, entry, last, at, undefined);
+  return status;
+}
+
+function applyDueDate(status: EntryStatus, entry: InventoryEntry, last: Date | undefined, at: Date, kmsNext: Date | undefined): void {
+  if (last) status.lastRotated = last.toISOString();
+  const days = entry.rotation.days;
+  if (days === null || !last) return;
+  const due = kmsNext ?? new Date(last.getTime() + days * DAY);
+  status.nextDue = due.toISOString();
+  const overdueFrom = new Date(due.getTime() + entry.overdueAfterDays * DAY);
+  if (at >= overdueFrom) {
+    status.overdueSince = due.toISOString();
+    status.problems.push(`rotation overdue by ${Math.floor((at.getTime() - due.getTime()) / DAY)} days (due ${due.toISOString().slice(0, 10)})`);
+    status.health = "overdue";
+  }
+}
