@@ -65,6 +65,8 @@ export async function buildProgram(argv: string[]): Promise<Command> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // The SDK's notice about its future Node 22 requirement would end up in every cron mail.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   process.on("SIGINT", () => process.exit(ExitCode.interrupted));
   let program: Command;
   try {

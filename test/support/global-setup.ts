@@ -9,6 +9,7 @@ import { startEmulators } from "../../scripts/aws-emulators.mjs";
 import { startPostgres } from "./postgres.js";
 
 export default async function setup(): Promise<() => Promise<void>> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   const logDir = mkdtempSync(path.join(tmpdir(), "dropkeys-emulators-"));
   const [emulators, postgres] = await Promise.all([startEmulators({ logDir }), startPostgres()]);
   Object.assign(process.env, emulators.env, { DROPKEYS_TEST_PG_URL: postgres.url, DROPKEYS_TEST_EMULATOR_LOGS: logDir });
