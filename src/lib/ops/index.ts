@@ -18,7 +18,9 @@ export interface OperationModule {
   build(ctx: Context, input: OperationInput): Promise<OperationSpec<unknown>>;
 }
 
-const OPERATIONS: Record<string, () => Promise<OperationModule>> = {};
+const OPERATIONS: Record<string, () => Promise<OperationModule>> = {
+  "approvers-seal": () => import("../approvals/seal.js") as Promise<OperationModule>,
+};
 
 /** Register an operation's module loader (each ops module adds itself in the table above). */
 export function operationNames(): string[] {
