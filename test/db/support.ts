@@ -32,3 +32,31 @@ export function freshSqliteUrl(dir?: string): string {
   const base = dir ?? mkdtempSync(path.join(tmpdir(), "dropkeys-db-"));
   return `sqlite:${path.join(base, `drop-${randomBytes(3).toString("hex")}.db`)}`;
 }
+
+import { CreateKeyCommand } from "@aws-sdk/client-kms";
+import { readFileSync, existsSync } from "node:fs";
+import { kmsClient } from "../support/aws.js";
+import type { Actor } from "../../src/lib/journal/journal.js";
+
+export const testActor: Actor = { aws: "arn:aws:iam::123456789012:user/test", osUser: "tester", host: "test-host" };
+
+/** A fresh symmetric KMS key in the strict emulator (CreateKey is slow: once per suite). */
+export async function createKmsKey(region = "eu-north-1"): Promise<{ keyId: string; arn: string }> {
+  const out = await kmsClient(region).send(new CreateKeyCommand({ KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT", Description: "dropkeys test" }));
+  return { keyId: out.KeyMetadata!.KeyId!, arn: out.KeyMetadata!.Arn! };
+}
+
+/** Every file of a journal directory as text (jsonl and md), for leak scans. */
+export function journalText(dir: string): string {
+  return ["internkontroll.jsonl", "internkontroll.md"]
+    .map((f) => path.join(dir, f))
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f, "utf8"))
+    .join("\n");
+}
+
+/** The first seeded national ID found in `text`, or undefined. */
+export function leakedNationalId(text: string, nationalIds: Iterable<string>): string | undefined {
+  for (const fnr of nationalIds) if (text.includes(fnr)) return fnr;
+  return undefined;
+}
