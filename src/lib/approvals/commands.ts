@@ -43,7 +43,8 @@ export async function runApprove(file: string, options: ApproveOptions): Promise
     });
   }
   if (!ctx.out.json) ctx.out.info(["You are approving:", ...describeRequest(request)].join("\n"));
-  const text = await signAs(ctx, approver, request, requestBytes(request), { keyFile: options.key, kmsProfile: options.kmsProfile, terminal: ctx.interactive });
+  const signer = { aws: ctx.aws, endpoints: ctx.policy.endpoints, endpointUrl: ctx.options.endpointUrl };
+  const text = await signAs(signer, approver, request, requestBytes(request), { keyFile: options.key, kmsProfile: options.kmsProfile, terminal: ctx.interactive });
   const out = options.out ?? `${file}.${approver.name}.sig`;
   writeFileSync(out, text, { mode: 0o644 });
   ctx.out.result({ requestId: request.id, approver: approver.name, signer: approver.kms ? "kms" : "ssh", file: out }, () =>

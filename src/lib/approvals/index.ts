@@ -62,11 +62,13 @@ export async function collectApprovals(o: CollectOptions): Promise<CollectedAppr
   if (!result.complete) {
     if (!o.interactive) throw missingApprovals(o, verified, result.unfilled);
     const { promptForApprovals } = await import("./interactive.js");
-    const more = await promptForApprovals(o, vc, verified, result.unfilled);
-    for (const approval of more) {
-      checkDistinct(verified, approval, o.ruleName);
-      verified.push(approval);
-    }
+    await promptForApprovals(o, vc, verified, {
+      unfilled: (list) => assign(o.rule, list).unfilled,
+      accept: (approval) => {
+        checkDistinct(verified, approval, o.ruleName);
+        verified.push(approval);
+      },
+    });
     result = assign(o.rule, verified);
     if (!result.complete) throw missingApprovals(o, verified, result.unfilled);
   }

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { AwsClients } from "../aws/clients.js";
-import type { Context } from "../context.js";
 import { approvalError } from "../errors.js";
-import type { Approver } from "../policy/schema.js";
+import type { Approver, Policy } from "../policy/schema.js";
 import { KMS_APPROVAL_FORMAT, kmsSign, type KmsApproval } from "./kms.js";
 import type { OperationRequest } from "./request.js";
 import { fingerprint, parseArmored, publicKeyBlob, sshKeygenSign } from "./sshsig.js";
@@ -20,20 +19,27 @@ export interface SignOptions {
   terminal: boolean;
 }
 
+/** Where KMS calls go: the running clients, and what a client for another profile needs. */
+export interface SignerAws {
+  aws: AwsClients;
+  endpoints: Policy["endpoints"];
+  endpointUrl?: string | undefined;
+}
+
 /** Sign `message` (the request's bytes) as `approver`; returns the approval file's text. */
-export async function signAs(ctx: Context, approver: Approver, request: OperationRequest, message: Buffer, options: SignOptions): Promise<string> {
+export async function signAs(env: SignerAws, approver: Approver, request: OperationRequest, message: Buffer, options: SignOptions): Promise<string> {
   if (approver.revoked) throw approvalError(`${approver.name} is revoked in the approvers registry and cannot approve`, { code: "approval.revoked" });
   if (approver.kms) {
     if (options.keyFile) throw approvalError(`${approver.name} approves with a KMS key: use --kms-profile, not --key`, { code: "approval.signer-kind" });
     const profile = options.kmsProfile ?? approver.kmsProfile;
     const aws = profile
       ? new AwsClients({
-          endpointUrl: ctx.options.endpointUrl,
-          endpoints: ctx.policy.endpoints,
+          endpointUrl: env.endpointUrl,
+          endpoints: env.endpoints,
           profile,
           mfaCodeProvider: options.terminal ? askMfaCode : undefined,
         })
-      : ctx.aws;
+      : env.aws;
     const { signature, messageType } = await kmsSign(aws, approver.kms, message);
     const doc: KmsApproval = {
       format: KMS_APPROVAL_FORMAT,
