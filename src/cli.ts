@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   approve: { summary: "sign an operation request as a registered approver", load: () => import("./commands/approve.js") },
   apply: { summary: "run a signed operation request (--approval SIG ...)", load: () => import("./commands/apply.js") },
   approvers: { summary: "list the approvers registry, seal changes to it", load: () => import("./commands/approvers.js") },
+  "rotate-jwt": { summary: "rotate JWT_SECRET with an overlap window; --finish from cron; --emergency revokes sessions", load: () => import("./commands/rotate-jwt.js") },
 };
 
 /** Group commands (with subcommands) get the global options on each leaf, not on the group. */

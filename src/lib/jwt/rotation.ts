@@ -297,7 +297,7 @@ function concurrentError(secretId: string, expected: string, actual: string | un
   });
 }
 
-function unfinishedError(state: SecretState, version: string) {
+export function unfinishedError(state: SecretState, version: string) {
   return failure(`an earlier rotation of ${state.name} promoted version ${version} but did not finish (${describeLabels(state)})`, {
     code: "jwt.unfinished-rotation",
     hint: "Run `dropkeys rotate-jwt --finish`: it completes that rotation and starts its overlap; rotate again after it.",

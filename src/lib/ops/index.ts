@@ -20,6 +20,7 @@ export interface OperationModule {
 
 const OPERATIONS: Record<string, () => Promise<OperationModule>> = {
   "approvers-seal": () => import("../approvals/seal.js") as Promise<OperationModule>,
+  "rotate-jwt": () => import("./rotate-jwt.js") as Promise<OperationModule>,
 };
 
 /** Register an operation's module loader (each ops module adds itself in the table above). */

@@ -1,0 +1,218 @@
+// `dropkeys rotate-jwt`: a rotation through the operation pipeline (approvals, journal), or
+// `--finish`, the cron half, which needs no approval (it only ends what an approved rotation
+// started) but journals what it changes, intent first.
+import type { GlobalOptions } from "../cli-options.js";
+import { createContext, type Context } from "../context.js";
+import { formatDuration } from "../duration.js";
+import { ExitCode, usageError } from "../errors.js";
+import { incidentReport } from "../incident/incident.js";
+import { runOperation } from "../operation.js";
+import { build, paramsFromFlags, type RotateJwtResult } from "../ops/rotate-jwt.js";
+import { renderOperation } from "../render-operation.js";
+import { resolveEntry } from "../targets.js";
+import { formatLocal } from "../time.js";
+import { applyFinish, planFinish, requireState, type FinishPlan, type FinishResult, type RotationStep } from "./rotation.js";
+
+export interface RotateJwtOptions extends GlobalOptions {
+  finish: boolean;
+  emergency: boolean;
+  overlap?: string;
+  compromisedSince?: string;
+  detectedAt?: string;
+  report?: string;
+  reason?: string;
+  incident?: string;
+  dryRun: boolean;
+  requestOut?: string;
+  request?: string;
+  approval: string[];
+}
+
+export const FINISH_COMMAND = "dropkeys rotate-jwt --finish";
+
+export async function runRotateJwt(name: string | undefined, options: RotateJwtOptions): Promise<void> {
+  const ctx = await createContext(options);
+  const secret = name ?? ctx.policy.jwt.secret;
+  if (options.finish) {
+    const extra = (["emergency", "overlap", "compromisedSince", "detectedAt", "report", "requestOut", "request"] as const).filter((k) => options[k]);
+    if (extra.length || options.dryRun || options.approval.length) {
+      throw usageError(`--finish takes no other operation flags (got ${[...extra, ...(options.dryRun ? ["dryRun"] : []), ...(options.approval.length ? ["approval"] : [])].join(", ")})`, {
+        hint: "It only completes the rotation in progress: dropkeys rotate-jwt --finish",
+      });
+    }
+    await runFinish(ctx, secret);
+    return;
+  }
+  const params = await paramsFromFlags(ctx, secret, options);
+  const spec = await build(ctx, { name: secret, params: { ...params }, reason: options.reason, incident: options.incident });
+  const outcome = await runOperation(ctx, spec, {
+    dryRun: options.dryRun,
+    requestOut: options.requestOut,
+    requestFile: options.request,
+    approvalFiles: options.approval,
+  });
+  const c = ctx.out.color;
+  renderOperation<RotateJwtResult>(ctx, outcome, {
+    command: "dropkeys rotate-jwt",
+    done: (r) => [
+      c.green(`${params.emergency ? "EMERGENCY rotation" : "Rotated"} ${secret}: version ${r.newVersion} is AWSCURRENT${r.reused ? " (this request's own version, reused)" : ""}`),
+      `  Tested: ${r.test.detail}`,
+      ...r.recovered.map((line) => c.yellow(`  Recovered: ${line}`)),
+      r.previousRetired
+        ? `  Old version ${r.oldVersion} no longer verifies (AWSPREVIOUS removed)`
+        : `  Old version ${r.oldVersion} keeps verifying (AWSPREVIOUS) until ${r.overlapEnds ? formatLocal(r.overlapEnds) : "-"}`,
+      ...(r.sessions ? [`  Sessions revoked: ${r.sessions.revoked} (${r.sessions.database}, one transaction)`] : []),
+      ...(r.sessions?.report ? [`  Sessions active during the compromise window: ${r.sessions.reported}, written to ${r.sessions.report}`] : []),
+      ...(r.deploy ? [`  Deploy command: exit ${r.deploy.exitCode}`] : []),
+    ],
+    json: (r) => ({
+      secret,
+      oldVersion: r.oldVersion,
+      newVersion: r.newVersion,
+      reused: r.reused,
+      recovered: r.recovered,
+      overlapEnds: r.overlapEnds?.toISOString() ?? null,
+      previousRetired: r.previousRetired,
+      ...(r.sessions ? { sessions: r.sessions } : {}),
+      ...(r.deploy ? { deploy: { command: r.deploy.command, exitCode: r.deploy.exitCode } } : {}),
+      ...(params.emergency && options.incident ? { incident: incidentSummary(ctx, options.incident) } : {}),
+    }),
+    next: (r) => {
+      const next: string[] = [];
+      if (!r.deploy) next.push("deploy the application so every instance reads the new value (no jwt.deployCommand in the policy)");
+      if (params.emergency && options.incident) {
+        const incident = incidentSummary(ctx, options.incident);
+        for (const step of incident.remaining) next.push(`incident ${options.incident}, step ${step}`);
+        for (const d of incident.deadlines) next.push(`${d.name}: due ${formatLocal(new Date(d.due))}`);
+      }
+      // The output ends with when the overlap ends and the command that finishes the rotation.
+      if (r.overlapEnds) next.push(`the overlap ends ${formatLocal(r.overlapEnds)}; then run: ${FINISH_COMMAND} (safe from cron: until then it prints the time left)`);
+      return next;
+    },
+  });
+}
+
+/** The incident's remaining checklist steps and open deadlines, from the journal (POLICY.md §5). */
+function incidentSummary(ctx: Context, id: string): { remaining: string[]; deadlines: { name: string; due: string }[] } {
+  const report = incidentReport(ctx.journal().entries(), id);
+  if (!report) return { remaining: [], deadlines: [] };
+  return {
+    remaining: report.checklist.filter((s) => !s.done).map((s) => `${s.step}: ${s.title}`),
+    deadlines: report.deadlines.filter((d) => !d.done).map((d) => ({ name: d.name, due: d.due })),
+  };
+}
+
+// ---------------------------------------------------------------- --finish
+
+async function runFinish(ctx: Context, secret: string): Promise<void> {
+  const target = resolveEntry(ctx, secret, ["secret"]);
+  const sm = ctx.aws.secrets(target.region);
+  const state = await requireState(sm, target.name);
+  const now = new Date();
+  const plan = planFinish(state, now);
+  const c = ctx.out.color;
+
+  if (plan.action === "nothing" || plan.action === "wait") {
+    ctx.out.result(
+      plan.action === "nothing"
+        ? { status: "nothing", secret: target.name, message: plan.message }
+        : { status: "waiting", secret: target.name, overlapEnds: plan.ends.toISOString(), leftMs: plan.leftMs, newVersion: plan.newVersion, oldVersion: plan.oldVersion },
+      () =>
+        plan.action === "nothing"
+          ? c.green(`Nothing to do: ${plan.message}.`)
+          : [
+              c.green(`Not yet: the overlap of ${target.name}'s rotation ends ${formatLocal(plan.ends)} (${formatDuration(plan.leftMs)} left).`),
+              `  Old version ${plan.oldVersion} keeps verifying until then; run ${FINISH_COMMAND} after it (cron may run it any time).`,
+            ].join("\n"),
+    );
+    return;
+  }
+
+  const journal = ctx.journal();
+  const actor = await ctx.identity();
+  const journalTarget = { name: target.name, arn: state.arn, region: target.region, kind: "secret" };
+  const intent = journal.append({ type: "intent", operation: "rotate-jwt-finish", target: journalTarget, actor, params: planParams(target.name, plan) });
+  const onStep = (step: RotationStep) => {
+    journal.append({ type: "event", operation: "rotate-jwt-finish", intentSeq: intent.seq, target: journalTarget, actor, details: { ...step } });
+  };
+  let result: FinishResult;
+  try {
+    result = await applyFinish(sm, target.name, plan, onStep);
+  } catch (error) {
+    journal.append({
+      type: "outcome",
+      operation: "rotate-jwt-finish",
+      intentSeq: intent.seq,
+      target: journalTarget,
+      actor,
+      outcome: "failed",
+      error: { code: (error as { code?: string }).code ?? "error", message: (error as Error).message },
+    });
+    throw error;
+  }
+  const passed = result.verification?.result === "passed";
+  const outcome = journal.append({
+    type: "outcome",
+    operation: "rotate-jwt-finish",
+    intentSeq: intent.seq,
+    target: journalTarget,
+    actor,
+    outcome: passed ? "succeeded" : "failed",
+    verification: result.verification,
+    details: { action: plan.action, ...(result.retired ? { retired: result.retired } : {}), ...(result.overlapEnds ? { overlapEnds: result.overlapEnds.toISOString() } : {}) },
+  });
+  const deploy = ctx.policy.jwt.deployCommand;
+  ctx.out.result(
+    {
+      status: "done",
+      secret: target.name,
+      action: plan.action,
+      ...(result.retired ? { retired: result.retired } : {}),
+      overlapEnds: result.overlapEnds?.toISOString() ?? null,
+      verification: result.verification,
+      journal: { intent: intent.seq, outcome: outcome.seq },
+    },
+    () => {
+      const lines: string[] = [];
+      switch (plan.action) {
+        case "retire":
+          lines.push(c.green(`Finished the rotation of ${target.name}: the overlap ended ${formatLocal(plan.ends)}, old version ${plan.oldVersion} no longer verifies.`));
+          break;
+        case "roll-back":
+          lines.push(c.yellow(`Rolled back an interrupted rotation of ${target.name}: version ${plan.version} was never promoted and lost AWSPENDING; ${target.name} is unchanged.`));
+          lines.push(`  Rotate again with a new request: dropkeys rotate-jwt`);
+          break;
+        case "clean-stray":
+          lines.push(c.yellow(`Removed a stray AWSPENDING label from ${target.name}'s current version ${plan.version}.`));
+          break;
+        case "complete":
+          lines.push(c.yellow(`Completed an interrupted rotation of ${target.name}: version ${plan.version} is AWSCURRENT.`));
+          if (deploy) lines.push(c.yellow(`  The interrupted run may not have deployed: run the deploy command now: ${deploy}`));
+          lines.push(
+            result.retired
+              ? `  Old version ${result.retired} no longer verifies (emergency, no overlap).`
+              : `  The overlap ends ${formatLocal(result.overlapEnds!)}; then run: ${FINISH_COMMAND}`,
+          );
+          break;
+      }
+      if (result.verification) lines.push(`  Verified (${result.verification.method}): ${result.verification.result}${result.verification.detail ? `, ${result.verification.detail}` : ""}`);
+      lines.push(c.dim(`  Journal: entries #${intent.seq}-#${outcome.seq} in ${journal.file}`));
+      return lines.join("\n");
+    },
+  );
+  if (!passed) process.exitCode = ExitCode.failed;
+}
+
+function planParams(name: string, plan: FinishPlan): Record<string, unknown> {
+  switch (plan.action) {
+    case "retire":
+      return { name, action: plan.action, oldVersion: plan.oldVersion, newVersion: plan.newVersion, overlapEnded: plan.ends.toISOString() };
+    case "complete":
+      return { name, action: plan.action, version: plan.version, oldVersion: plan.rotation.oldVersion };
+    case "roll-back":
+    case "clean-stray":
+      return { name, action: plan.action, version: plan.version };
+    default:
+      return { name, action: plan.action };
+  }
+}
