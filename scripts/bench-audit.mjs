@@ -1,0 +1,190 @@
+// A synthetic CloudTrail archive in the real delivery format, for `bench-audit.mjs` (and handy by
+// hand): AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz,
+// each file `{"Records":[...]}` of compact records with the fields and key order CloudTrail writes.
+// The mix: about a third KMS (Decrypt, GenerateDataKey, Encrypt, a few failures and key
+// management), the rest S3 data events, STS, EC2, Secrets Manager, Lambda, DynamoDB, CloudWatch Logs.
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+
+export const ACCOUNT = "111122223333";
+export const REGIONS = ["eu-north-1", "eu-west-1"];
+export const KEYS = {
+  "eu-north-1": ["0b7f3c2e-1111-4c6a-9e51-000000000001", "0b7f3c2e-1111-4c6a-9e51-000000000002", "0b7f3c2e-1111-4c6a-9e51-000000000003"],
+  "eu-west-1": ["0b7f3c2e-1111-4c6a-9e51-000000000004"],
+};
+export const keyArn = (region, id) => `arn:aws:kms:${region}:${ACCOUNT}:key/${id}`;
+
+const ROLES = ["drop-app-runner", "drop-compliance-decrypt", "drop-app-encrypt", "drop-key-admin", "drop-batch-export", "drop-ci-deploy"];
+const AGENTS = [
+  "aws-sdk-js/3.600.0 ua/2.0 os/linux#5.10 lang/js md/nodejs#20.11.0 api/kms#3.600.0",
+  "Boto3/1.34.2 md/Botocore#1.34.2 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.6 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.2",
+  "aws-cli/2.15.10 Python/3.11.6 Linux/6.1.0 exe/x86_64.ubuntu.22 prompt/off command/kms.decrypt",
+  "s3.amazonaws.com",
+];
+
+let seed = 42;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  return seed / 0x7fffffff;
+};
+const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+
+function assumedRole(role) {
+  const session = `${role}-${Math.floor(rand() * 50)}`;
+  return {
+    type: "AssumedRole",
+    principalId: `AROA${role.length}EXAMPLEID:${session}`,
+    arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${session}`,
+    accountId: ACCOUNT,
+    accessKeyId: "ASIAEXAMPLEKEYID1234",
+    sessionContext: {
+      sessionIssuer: { type: "Role", principalId: `AROA${role.length}EXAMPLEID`, arn: `arn:aws:iam::${ACCOUNT}:role/${role}`, accountId: ACCOUNT, userName: role },
+      webIdFederationData: {},
+      attributes: { creationDate: "2026-11-01T08:00:00Z", mfaAuthenticated: "false" },
+    },
+  };
+}
+
+const tls = { tlsVersion: "TLSv1.3", cipherSuite: "TLS_AES_128_GCM_SHA256", clientProvidedHostHeader: "kms.eu-north-1.amazonaws.com" };
+
+function kmsRecord(time, region) {
+  const role = pick(ROLES);
+  const key = pick(KEYS[region]);
+  const r = rand();
+  const name = r < 0.62 ? "Decrypt" : r < 0.85 ? "GenerateDataKey" : r < 0.95 ? "Encrypt" : r < 0.985 ? "DescribeKey" : r < 0.995 ? "CreateGrant" : "DisableKey";
+  const viaS3 = rand() < 0.2;
+  const rec = {
+    eventVersion: "1.08",
+    userIdentity: { ...assumedRole(role), ...(viaS3 ? { invokedBy: "s3.amazonaws.com" } : {}) },
+    eventTime: time,
+    eventSource: "kms.amazonaws.com",
+    eventName: name,
+    awsRegion: region,
+    sourceIPAddress: viaS3 ? "s3.amazonaws.com" : `10.0.${Math.floor(rand() * 255)}.${Math.floor(rand() * 255)}`,
+    userAgent: viaS3 ? "s3.amazonaws.com" : pick(AGENTS),
+    requestParameters:
+      name === "Decrypt" || name === "Encrypt" || name === "GenerateDataKey"
+        ? {
+            ...(name === "Decrypt" ? {} : { keyId: `alias/drop-key-${key.slice(-1)}` }),
+            encryptionContext: viaS3 ? { "aws:s3:arn": `arn:aws:s3:::drop-kyc-documents/${randomUUID()}.pdf` } : { tenant: "drop", recordId: String(Math.floor(rand() * 1e9)) },
+            encryptionAlgorithm: "SYMMETRIC_DEFAULT",
+            ...(name === "GenerateDataKey" ? { keySpec: "AES_256" } : {}),
+          }
+        : { keyId: keyArn(region, key) },
+    responseElements: name === "CreateGrant" ? { grantId: randomUUID().replaceAll("-", "") } : null,
+    requestID: randomUUID(),
+    eventID: randomUUID(),
+    readOnly: name !== "CreateGrant" && name !== "DisableKey",
+    resources: [{ accountId: ACCOUNT, type: "AWS::KMS::Key", ARN: keyArn(region, key) }],
+    eventType: "AwsApiCall",
+    managementEvent: true,
+    recipientAccountId: ACCOUNT,
+    eventCategory: "Management",
+    ...(viaS3 ? {} : { tlsDetails: { ...tls, clientProvidedHostHeader: `kms.${region}.amazonaws.com` } }),
+  };
+  if (rand() < 0.01) {
+    rec.errorCode = "AccessDenied";
+    rec.errorMessage = `User: ${rec.userIdentity.arn} is not authorized to perform: kms:${name} on resource: ${keyArn(region, key)} because no identity-based policy allows the kms:${name} action`;
+  }
+  return rec;
+}
+
+function otherRecord(time, region) {
+  const role = pick(ROLES);
+  const r = rand();
+  const base = { eventVersion: "1.09", userIdentity: assumedRole(role), eventTime: time };
+  const common = (source, name, params, response, extra = {}) => ({
+    ...base,
+    eventSource: source,
+    eventName: name,
+    awsRegion: region,
+    sourceIPAddress: `10.1.${Math.floor(rand() * 255)}.${Math.floor(rand() * 255)}`,
+    userAgent: pick(AGENTS.slice(0, 3)),
+    requestParameters: params,
+    responseElements: response,
+    requestID: randomUUID(),
+    eventID: randomUUID(),
+    readOnly: true,
+    eventType: "AwsApiCall",
+    managementEvent: true,
+    recipientAccountId: ACCOUNT,
+    eventCategory: "Management",
+    ...extra,
+  });
+  const object = `kyc/${randomUUID()}/passport.pdf`;
+  if (r < 0.45)
+    return common(
+      "s3.amazonaws.com",
+      pick(["GetObject", "PutObject", "HeadObject"]),
+      { bucketName: "drop-kyc-documents", Host: "drop-kyc-documents.s3.eu-north-1.amazonaws.com", key: object, "x-id": "GetObject" },
+      null,
+      {
+        additionalEventData: { SignatureVersion: "SigV4", CipherSuite: "TLS_AES_128_GCM_SHA256", bytesTransferredIn: 0, AuthenticationMethod: "AuthHeader", "x-amz-id-2": "EXAMPLE+id2/abc=", bytesTransferredOut: 48213 },
+        resources: [
+          { type: "AWS::S3::Object", ARN: `arn:aws:s3:::drop-kyc-documents/${object}` },
+          { accountId: ACCOUNT, type: "AWS::S3::Bucket", ARN: "arn:aws:s3:::drop-kyc-documents" },
+        ],
+        managementEvent: false,
+        eventCategory: "Data",
+      },
+    );
+  if (r < 0.6)
+    return common(
+      "sts.amazonaws.com",
+      "AssumeRole",
+      { roleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`, roleSessionName: `${role}-session`, durationSeconds: 3600 },
+      {
+        credentials: { accessKeyId: "ASIAEXAMPLEKEYID5678", sessionToken: "IQoJb3JpZ2luX2VjEXAMPLETOKEN", expiration: "Nov 23, 2026, 9:00:00 PM" },
+        assumedRoleUser: { assumedRoleId: `AROAEXAMPLE:${role}-session`, arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session` },
+      },
+      { resources: [{ accountId: ACCOUNT, type: "AWS::IAM::Role", ARN: `arn:aws:iam::${ACCOUNT}:role/${role}` }] },
+    );
+  if (r < 0.72) return common("ec2.amazonaws.com", "DescribeInstances", { instancesSet: {}, filterSet: { items: [{ name: "tag:app", valueSet: { items: [{ value: "drop-api" }] } }] } }, null);
+  if (r < 0.82)
+    return common("secretsmanager.amazonaws.com", "GetSecretValue", { secretId: `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:JWT_SECRET-AbCdEf`, versionStage: "AWSCURRENT" }, null);
+  if (r < 0.9) return common("lambda.amazonaws.com", "Invoke", { functionName: `arn:aws:lambda:${region}:${ACCOUNT}:function:drop-webhook`, invocationType: "RequestResponse" }, null, { managementEvent: false, eventCategory: "Data" });
+  if (r < 0.96) return common("dynamodb.amazonaws.com", "Query", { tableName: "drop-sessions", indexName: "by-user", select: "ALL_ATTRIBUTES", limit: 25 }, null, { managementEvent: false, eventCategory: "Data" });
+  return common("logs.amazonaws.com", "CreateLogStream", { logGroupName: "/aws/lambda/drop-webhook", logStreamName: `2026/11/23/[$LATEST]${randomUUID().replaceAll("-", "")}` }, null);
+}
+
+/**
+ * Write files until `targetBytes` of uncompressed JSON exist under `dir`. Events are spread over
+ * the `days` before `end`. Returns {files, bytes, records, kmsRecords, compressedBytes}.
+ */
+export function generateArchive(dir, { targetBytes, fileBytes = 2_000_000, end = new Date(), days = 20, kmsShare = 0.33 }) {
+  const stats = { files: [], bytes: 0, records: 0, kmsRecords: 0, compressedBytes: 0 };
+  const startMs = end.getTime() - days * 86_400_000;
+  const totalFiles = Math.max(1, Math.ceil(targetBytes / fileBytes));
+  for (let f = 0; f < totalFiles; f++) {
+    const region = REGIONS[f % REGIONS.length];
+    const fileTime = startMs + Math.floor(((f + 1) / totalFiles) * (end.getTime() - startMs - 600_000));
+    const parts = [];
+    let size = 14;
+    let t = fileTime - 300_000;
+    while (size < fileBytes) {
+      t += Math.floor(rand() * 300);
+      const kms = rand() < kmsShare;
+      const rec = kms ? kmsRecord(new Date(t).toISOString().replace(/\.\d+Z$/, "Z"), region) : otherRecord(new Date(t).toISOString().replace(/\.\d+Z$/, "Z"), region);
+      const text = JSON.stringify(rec);
+      parts.push(text);
+      size += text.length + 1;
+      stats.records++;
+      if (kms) stats.kmsRecords++;
+    }
+    const body = `{"Records":[${parts.join(",")}]}`;
+    const d = new Date(fileTime);
+    const ymd = d.toISOString().slice(0, 10).split("-");
+    const stamp = d.toISOString().replace(/[-:]/g, "").slice(0, 13) + "Z";
+    const folder = path.join(dir, "AWSLogs", ACCOUNT, "CloudTrail", region, ...ymd);
+    mkdirSync(folder, { recursive: true });
+    const file = path.join(folder, `${ACCOUNT}_CloudTrail_${region}_${stamp}_${randomUUID().slice(0, 16).replaceAll("-", "")}.json.gz`);
+    const gz = gzipSync(body, { level: 6 });
+    writeFileSync(file, gz);
+    stats.files.push(file);
+    stats.bytes += Buffer.byteLength(body);
+    stats.compressedBytes += gz.length;
+  }
+  return stats;
+}

@@ -1,0 +1,227 @@
+// Reading CloudTrail log files as streams. A file is `{"Records":[{...},{...}]}`; the scanner
+// finds each record's bytes without parsing them (a small state machine over strings and
+// brackets), so only records that can be KMS events are handed to JSON.parse and a file is
+// never held in memory whole.
+import { createGunzip } from "node:zlib";
+import type { Readable } from "node:stream";
+import { inScope, normalize } from "./normalize.js";
+import type { FileResult, ScanFilter } from "./types.js";
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const EMPTY = Buffer.alloc(0);
+/** A record bigger than this is not CloudTrail's (its records are a few KB); refuse rather than grow. */
+const MAX_RECORD = 32 * 1024 * 1024;
+const NEEDLE = Buffer.from("kms.amazonaws.com");
+const UNICODE_ESCAPE = Buffer.from("\\u");
+
+export class NotCloudTrailError extends Error {}
+
+/**
+ * Splits a CloudTrail file into records as bytes arrive. `onRecord(buf, start, end, maybeKms)`
+ * gets each element of the top-level "Records" array; `maybeKms` is false only when the record
+ * cannot have eventSource "kms.amazonaws.com": the text does not occur in it literally and it has
+ * no \u escape (the only way JSON could spell it otherwise).
+ */
+export class RecordScanner {
+  private buf: Buffer = EMPTY;
+  private pos = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private started = false;
+  private closed = false;
+  private expectKey = false;
+  private inRecords = false;
+  private sawRecords = false;
+  private recStart = -1;
+  private strStart = -1;
+  private lastKey = "";
+  private nextHit = -1;
+  private nextEscape = -1;
+
+  constructor(private readonly onRecord: (buf: Buffer, start: number, end: number, maybeKms: boolean) => void) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.nextHit = -1;
+    this.nextEscape = -1;
+    const n = buf.length;
+    let i = this.pos;
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    while (i < n) {
+      const c = buf[i]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === BACKSLASH) escaped = true;
+        else if (c === QUOTE) {
+          inString = false;
+          if (depth === 1 && this.expectKey) this.lastKey = buf.toString("latin1", this.strStart + 1, i);
+        }
+        i++;
+        continue;
+      }
+      switch (c) {
+        case QUOTE:
+          inString = true;
+          this.strStart = i;
+          break;
+        case 0x7b: // {
+          if (!this.started) this.started = true;
+          else if (this.closed) throw new NotCloudTrailError("data after the end of the JSON document");
+          depth++;
+          if (depth === 1) this.expectKey = true;
+          else if (depth === 3 && this.inRecords) this.recStart = i;
+          break;
+        case 0x7d: // }
+          depth--;
+          if (depth === 2 && this.inRecords && this.recStart >= 0) {
+            this.emit(buf, this.recStart, i + 1);
+            this.recStart = -1;
+          } else if (depth === 0) this.closed = true;
+          else if (depth < 0) throw new NotCloudTrailError("unbalanced braces");
+          break;
+        case 0x5b: // [
+          if (!this.started) throw new NotCloudTrailError("the file is a JSON array, not a CloudTrail log ({\"Records\": [...]})");
+          depth++;
+          if (depth === 2 && this.lastKey === "Records" && !this.expectKey) {
+            this.inRecords = true;
+            this.sawRecords = true;
+          }
+          break;
+        case 0x5d: // ]
+          depth--;
+          if (depth === 1) this.inRecords = false;
+          break;
+        case 0x2c: // ,
+          if (depth === 1) this.expectKey = true;
+          break;
+        case 0x3a: // :
+          if (depth === 1) this.expectKey = false;
+          break;
+        case 0x20:
+        case 0x0a:
+        case 0x0d:
+        case 0x09:
+          break;
+        default:
+          if (!this.started) throw new NotCloudTrailError("not JSON");
+      }
+      i++;
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    // Keep only the unfinished record (or the unfinished top-level key) for the next chunk.
+    const keep = this.recStart >= 0 ? this.recStart : inString && depth <= 1 ? this.strStart : -1;
+    if (keep < 0) {
+      this.buf = EMPTY;
+      this.pos = 0;
+    } else {
+      if (n - keep > MAX_RECORD) throw new NotCloudTrailError(`a record larger than ${MAX_RECORD >> 20} MB`);
+      this.buf = keep === 0 && buf !== chunk ? buf : Buffer.from(buf.subarray(keep));
+      this.pos = n - keep;
+      if (this.recStart >= 0) this.recStart -= keep;
+      if (this.strStart >= 0) this.strStart -= keep;
+    }
+  }
+
+  /** After the last chunk: the document must be complete and have held a Records array. */
+  end(): void {
+    if (!this.started) throw new NotCloudTrailError("the file is empty");
+    if (this.depth !== 0 || this.inString) throw new NotCloudTrailError("the JSON ends early (truncated file)");
+    if (!this.sawRecords) throw new NotCloudTrailError('not a CloudTrail log file (no "Records" array)');
+  }
+
+  private emit(buf: Buffer, start: number, end: number): void {
+    if (this.nextHit < start && this.nextHit !== Infinity) {
+      const at = buf.indexOf(NEEDLE, start);
+      this.nextHit = at < 0 ? Infinity : at;
+    }
+    let maybe = this.nextHit < end;
+    if (!maybe) {
+      if (this.nextEscape < start && this.nextEscape !== Infinity) {
+        const at = buf.indexOf(UNICODE_ESCAPE, start);
+        this.nextEscape = at < 0 ? Infinity : at;
+      }
+      maybe = this.nextEscape < end;
+    }
+    this.onRecord(buf, start, end, maybe);
+  }
+}
+
+/** How many bad-event reasons to name per file; the rest are counted. */
+export interface ReadOptions {
+  name: string;
+  gzip: boolean;
+  filter: ScanFilter;
+  compressedBytes?: number;
+}
+
+/**
+ * Read one CloudTrail file from a byte stream: gunzip (when gzip), split, pre-filter, parse and
+ * normalise the KMS events, keep those in scope. Damage (truncated gzip, not CloudTrail JSON) is
+ * reported in `error`, never thrown: the caller warns, skips and counts.
+ */
+export async function readCloudTrail(input: Readable, options: ReadOptions): Promise<FileResult> {
+  const { filter } = options;
+  const keySet = filter.keys ? new Set(filter.keys) : null;
+  const result: FileResult = {
+    file: options.name,
+    bytes: 0,
+    compressedBytes: options.compressedBytes ?? 0,
+    records: 0,
+    kmsEvents: 0,
+    events: [],
+    badEvents: 0,
+  };
+  const scanner = new RecordScanner((buf, start, end, maybeKms) => {
+    result.records++;
+    if (!maybeKms) return;
+    let record: unknown;
+    try {
+      record = JSON.parse(buf.toString("utf8", start, end));
+    } catch {
+      result.badEvents++;
+      result.badEventSample ??= "a record that is not valid JSON";
+      return;
+    }
+    const normalized = normalize(record);
+    if ("skip" in normalized) return;
+    if ("problem" in normalized) {
+      result.badEvents++;
+      result.badEventSample ??= normalized.problem;
+      return;
+    }
+    result.kmsEvents++;
+    if (inScope(normalized.event, filter, keySet)) result.events.push(normalized.event);
+  });
+  let compressed = 0;
+  if (options.compressedBytes === undefined) input.on("data", (chunk: Buffer) => (compressed += chunk.length));
+  const stream: Readable = options.gzip ? input.pipe(createGunzip({ chunkSize: 256 * 1024 })) : input;
+  // A pipe does not forward the source's errors (a vanished object, a read error): do it here.
+  if (stream !== input) input.on("error", (error) => stream.destroy(error));
+  try {
+    for await (const chunk of stream) {
+      result.bytes += (chunk as Buffer).length;
+      scanner.push(chunk as Buffer);
+    }
+    scanner.end();
+  } catch (error) {
+    input.destroy();
+    result.events = [];
+    result.error = describeReadError(error, options.gzip);
+  }
+  if (options.compressedBytes === undefined) result.compressedBytes = options.gzip ? compressed : result.bytes;
+  return result;
+}
+
+function describeReadError(error: unknown, gzip: boolean): string {
+  if (error instanceof NotCloudTrailError) return error.message;
+  const e = error as NodeJS.ErrnoException & { name?: string };
+  if (gzip && (e.code === "Z_BUF_ERROR" || /unexpected end of file/i.test(e.message ?? ""))) return "truncated gzip (the file ends early)";
+  if (gzip && (e.code === "Z_DATA_ERROR" || /incorrect header|invalid/i.test(e.message ?? ""))) return `not a valid gzip file (${e.message})`;
+  return e.code ? `${e.code}: ${e.message}` : (e.name && e.name !== "Error" ? `${e.name}: ${e.message}` : String(e.message ?? error));
+}

@@ -1,0 +1,86 @@
+// Shapes shared by the audit's sources, rules and reports. Kept free of imports so the parser
+// workers load nothing but this and the scanner.
+
+/** How an event counts: use of the key, key management, or anything else KMS logs (Describe...). */
+export type EventClass = "use" | "management" | "other";
+
+/** One KMS event, normalised from a CloudTrail record: only what the rules and reports need. */
+export interface AuditEvent {
+  id: string;
+  /** Epoch milliseconds (UTC). */
+  time: number;
+  name: string;
+  region: string;
+  /** Account the event was recorded in (recipientAccountId, else the caller's). */
+  account: string;
+  /** Key ARNs from resources[] (a ReEncrypt names two); empty for some failed calls. */
+  keys: string[];
+  /** The role behind a session (sessionIssuer.arn), else the caller's ARN, else "service:NAME" / "unknown". */
+  principal: string;
+  /** The session ARN (assumed-role/ROLE/SESSION) when it differs from the principal. */
+  session?: string;
+  /** An AWS service calling on the principal's behalf (invokedBy, or a service as sourceIPAddress). */
+  via?: string;
+  /** userIdentity.type: AssumedRole, IAMUser, AWSService, ... */
+  identityType: string;
+  sourceIp?: string;
+  errorCode?: string;
+  /** For ReEncrypt: which of `keys` was the source (decrypt side). */
+  sourceKey?: string;
+}
+
+export type Severity = "notable" | "medium" | "high" | "critical";
+export const SEVERITIES: readonly Severity[] = ["notable", "medium", "high", "critical"];
+
+export interface Finding {
+  rule: 1 | 2 | 3 | 4 | 5;
+  ruleName: string;
+  severity: Severity;
+  /** Inventory name when known, else the ARN; "(unknown key)" for failures that name none. */
+  key: string;
+  keyArn?: string;
+  principal: string;
+  first: string;
+  last: string;
+  count: number;
+  operations: string[];
+  message: string;
+  /** Event ids (capped; `evidenceTotal` says how many there were). */
+  evidence: string[];
+  evidenceTotal: number;
+}
+
+/** A file or object that could not be read, or events in it that lacked fields. */
+export interface SkippedInput {
+  file: string;
+  reason: string;
+  /** "file": the whole file was skipped; "events": only some events in it. */
+  scope: "file" | "events";
+  count: number;
+}
+
+/** What the parsers need to know to drop what is out of scope as early as possible. */
+export interface ScanFilter {
+  since: number;
+  until: number;
+  /** Key ARNs in scope; null = every key. */
+  keys: string[] | null;
+  /** Keep failed calls that name no key (only when the scope is not narrowed by --key). */
+  keepKeyless: boolean;
+}
+
+/** The result of reading one CloudTrail file: its matching events and its counts. */
+export interface FileResult {
+  file: string;
+  /** Uncompressed bytes read. */
+  bytes: number;
+  compressedBytes: number;
+  records: number;
+  kmsEvents: number;
+  events: AuditEvent[];
+  /** Events without the expected fields (counted, not kept). */
+  badEvents: number;
+  badEventSample?: string;
+  /** Set when the file was unreadable: its events are dropped, the file counted as skipped. */
+  error?: string;
+}
