@@ -19,6 +19,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   approve: { summary: "sign an operation request as a registered approver", load: () => import("./commands/approve.js") },
   apply: { summary: "run a signed operation request (--approval SIG ...)", load: () => import("./commands/apply.js") },
   approvers: { summary: "list the approvers registry, seal changes to it", load: () => import("./commands/approvers.js") },
+  generate: { summary: "create an inventory entry's KMS key, secret or signing key", load: () => import("./commands/generate.js") },
+  disable: { summary: "emergency revocation: disable a KMS key and verify it", load: () => import("./commands/disable.js") },
+  enable: { summary: "enable a disabled KMS key again (false alarm)", load: () => import("./commands/enable.js") },
+  "rotate-key": { summary: "rotate a KMS key's material now (RotateKeyOnDemand)", load: () => import("./commands/rotate-key.js") },
+  "schedule-deletion": { summary: "schedule a key's deletion (7-30 days) and verify it no longer decrypts", load: () => import("./commands/schedule-deletion.js") },
+  "cancel-deletion": { summary: "cancel a scheduled deletion (the key stays disabled)", load: () => import("./commands/cancel-deletion.js") },
+  incident: { summary: "incident timeline, checklist and deadlines from the journal", load: () => import("./commands/incident.js") },
   "rotate-jwt": { summary: "rotate JWT_SECRET with an overlap window; --finish from cron; --emergency revokes sessions", load: () => import("./commands/rotate-jwt.js") },
 };
 

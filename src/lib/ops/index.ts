@@ -20,6 +20,12 @@ export interface OperationModule {
 
 const OPERATIONS: Record<string, () => Promise<OperationModule>> = {
   "approvers-seal": () => import("../approvals/seal.js") as Promise<OperationModule>,
+  generate: () => import("./generate.js") as Promise<OperationModule>,
+  disable: () => import("./disable.js") as Promise<OperationModule>,
+  enable: () => import("./enable.js") as Promise<OperationModule>,
+  "rotate-key": () => import("./rotate-key.js") as Promise<OperationModule>,
+  "schedule-deletion": () => import("./schedule-deletion.js") as Promise<OperationModule>,
+  "cancel-deletion": () => import("./cancel-deletion.js") as Promise<OperationModule>,
   "rotate-jwt": () => import("./rotate-jwt.js") as Promise<OperationModule>,
 };
 

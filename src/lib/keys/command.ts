@@ -1,0 +1,213 @@
+// What the key lifecycle commands share: flags -> the operation's input (or the input of a signed
+// --request file), the local confirmation a deletion needs, the pipeline, and the rendering of
+// each operation's result with its next steps.
+import type { GlobalOptions } from "../cli-options.js";
+import { createContext, type Context } from "../context.js";
+import { approvalError, usageError } from "../errors.js";
+import { readRequestFile } from "../approvals/request.js";
+import { incidentReport } from "../incident/incident.js";
+import { incidentLines } from "../incident/render.js";
+import { runOperation, type OperationResult, type OperationSpec } from "../operation.js";
+import type { OperationInput, OperationModule } from "../ops/index.js";
+import { renderOperation, type RenderOptions } from "../render-operation.js";
+import { aliasOf, resolveEntry } from "../targets.js";
+import { formatLocal } from "../time.js";
+import { command } from "./common.js";
+import type { CancelResult } from "../ops/cancel-deletion.js";
+import type { DisableResult } from "../ops/disable.js";
+import type { EnableResult } from "../ops/enable.js";
+import type { GenerateResult } from "../ops/generate.js";
+import type { RotateResult } from "../ops/rotate-key.js";
+import type { ScheduleResult } from "../ops/schedule-deletion.js";
+
+export type LifecycleOperation = "generate" | "disable" | "enable" | "rotate-key" | "schedule-deletion" | "cancel-deletion";
+
+export interface LifecycleOptions extends GlobalOptions {
+  reason?: string;
+  incident?: string;
+  dryRun: boolean;
+  requestOut?: string;
+  request?: string;
+  approval: string[];
+}
+
+const MODULES: Record<LifecycleOperation, () => Promise<OperationModule>> = {
+  generate: () => import("../ops/generate.js") as Promise<OperationModule>,
+  disable: () => import("../ops/disable.js") as Promise<OperationModule>,
+  enable: () => import("../ops/enable.js") as Promise<OperationModule>,
+  "rotate-key": () => import("../ops/rotate-key.js") as Promise<OperationModule>,
+  "schedule-deletion": () => import("../ops/schedule-deletion.js") as Promise<OperationModule>,
+  "cancel-deletion": () => import("../ops/cancel-deletion.js") as Promise<OperationModule>,
+};
+
+/**
+ * Run one lifecycle command. `params` holds only the flags given (undefined dropped); with
+ * --request, they are laid over the signed request's params, so a different flag is a mismatch
+ * the pipeline refuses rather than something silently ignored.
+ */
+export async function runLifecycle(
+  operation: LifecycleOperation,
+  name: string,
+  options: LifecycleOptions,
+  params: Record<string, unknown>,
+  local: { confirm?: string | undefined } = {},
+): Promise<void> {
+  const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+  const ctx = await createContext(options);
+  let input: OperationInput = { name, params: { name, ...given }, reason: options.reason, incident: options.incident };
+  if (options.request) {
+    const request = readRequestFile(options.request);
+    if (request.operation !== operation) {
+      throw approvalError(`${options.request} is a ${request.operation} request, not ${operation}`, { code: "approval.request-mismatch", hint: `Run it with \`dropkeys apply ${options.request}\`.` });
+    }
+    input = {
+      name,
+      params: { ...request.params, ...given },
+      reason: options.reason ?? request.reason ?? undefined,
+      incident: options.incident ?? request.incident ?? undefined,
+    };
+  }
+  const module = await MODULES[operation]();
+  const executes = !options.dryRun && !options.requestOut;
+  // build() first: a bad --days or a missing --reason is named before the confirmation is.
+  const spec = await module.build(ctx, input);
+  if (operation === "schedule-deletion" && executes) requireConfirmation(ctx, name, local.confirm);
+  if (operation === "schedule-deletion" && executes && local.confirm === undefined) confirmOnTerminal(ctx, spec, name);
+  const outcome = await runOperation(ctx, spec, {
+    dryRun: options.dryRun,
+    requestOut: options.requestOut,
+    requestFile: options.request,
+    approvalFiles: options.approval,
+  });
+  if (operation === "disable" && outcome.status === "noop" && executes) await journalNoop(ctx, spec, outcome);
+  renderOperation(ctx, outcome, renderOptionsFor(ctx, operation, spec) as RenderOptions<unknown>);
+}
+
+/** --confirm must name the key; without it, only a person at a terminal can confirm. Exit 2 otherwise. */
+function requireConfirmation(ctx: Context, name: string, confirm: string | undefined): void {
+  const target = resolveEntry(ctx, name, ["kms-key", "secret", "signing-key"]);
+  const expected = target.entry.kind === "kms-key" ? aliasOf(target.name) : target.name;
+  if (confirm !== undefined) {
+    const typed = confirm.trim();
+    if (typed !== expected && typed !== target.name) {
+      throw usageError(`--confirm "${confirm}" does not match ${expected}: nothing was scheduled`, { code: "usage.confirm-mismatch" });
+    }
+    return;
+  }
+  if (!ctx.interactive) {
+    throw usageError(`schedule-deletion needs --confirm ${expected} when no one is at a terminal`, {
+      code: "usage.confirm-required",
+      hint: `Deleting a key is irreversible after the waiting period; scripts confirm with --confirm ${expected}.`,
+    });
+  }
+}
+
+/** At a terminal: after the preflight facts are shown, the person types the alias before any approval. */
+function confirmOnTerminal(ctx: Context, spec: OperationSpec<unknown>, name: string): void {
+  const original = spec.preflight.bind(spec);
+  const target = resolveEntry(ctx, name, ["kms-key", "secret", "signing-key"]);
+  const expected = target.entry.kind === "kms-key" ? aliasOf(target.name) : target.name;
+  spec.preflight = async () => {
+    const preflight = await original();
+    if (preflight.noop !== undefined) return preflight;
+    ctx.out.info(ctx.out.color.bold(spec.summary));
+    for (const fact of preflight.facts) ctx.out.info(`  ${fact}`);
+    const { input } = await import("@inquirer/prompts");
+    const typed = await input({ message: `Type ${expected} to confirm its deletion:` });
+    if (typed.trim() !== expected && typed.trim() !== target.name) {
+      throw usageError(`"${typed}" does not match ${expected}: nothing was scheduled`, { code: "usage.confirm-mismatch" });
+    }
+    return preflight;
+  };
+}
+
+/** A disable that found the key already disabled still belongs in the incident's record. */
+async function journalNoop(ctx: Context, spec: OperationSpec<unknown>, outcome: OperationResult<unknown>): Promise<void> {
+  if (!spec.incident) return;
+  ctx.journal().append({
+    type: "event",
+    operation: spec.operation,
+    target: spec.journalTarget,
+    actor: await ctx.identity(),
+    reason: spec.reason,
+    incident: spec.incident,
+    params: spec.params,
+    outcome: "noop",
+    details: { message: outcome.preflight.noop },
+  });
+}
+
+type Renderers = {
+  [K in LifecycleOperation]: RenderOptions<
+    K extends "generate" ? GenerateResult : K extends "disable" ? DisableResult : K extends "enable" ? EnableResult : K extends "rotate-key" ? RotateResult : K extends "schedule-deletion" ? ScheduleResult : CancelResult
+  >;
+};
+
+/** How each lifecycle operation's result reads; also usable by `dropkeys apply`. */
+export function renderOptionsFor(ctx: Context, operation: LifecycleOperation, spec: OperationSpec<unknown>): Renderers[LifecycleOperation] {
+  const c = ctx.out.color;
+  const name = String(spec.params.name);
+  const incidentBlock = () => {
+    if (!spec.incident) return [];
+    const report = incidentReport(ctx.journal().entries(), spec.incident);
+    return report ? ["", ...incidentLines(ctx, report)] : [];
+  };
+  const incidentJson = () => (spec.incident ? { incident: incidentReport(ctx.journal().entries(), spec.incident) } : {});
+  const renderers: Renderers = {
+    generate: {
+      command: "dropkeys generate",
+      done: (r) => [
+        c.green(
+          r.kind === "kms-key"
+            ? `Created KMS key ${r.name}: ${r.keyId} as ${r.alias} in ${r.region}${r.previousKeyId ? ` (alias moved from ${r.previousKeyId})` : ""}`
+            : r.kind === "secret"
+              ? `Created secret ${r.name} in ${r.region} (version ${r.versionId}); its value was not shown and is not kept`
+              : `Created signing key ${r.name} in ${r.region}: private key in Secrets Manager, kid ${r.kid}`,
+        ),
+        ...(r.kind === "kms-key" ? [`  ARN ${r.arn}`, `  Rotation: ${r.rotationPeriodDays ? `automatic, every ${r.rotationPeriodDays} days` : "by hand (dropkeys rotate-key)"}`] : [`  ARN ${r.arn}`]),
+        ...(r.kind === "signing-key" ? (r.jwksOut ? [`  Public key added to ${r.jwksOut}`] : ["  Public JWKS:", JSON.stringify(r.jwks, null, 2)]) : []),
+        ...incidentBlock(),
+      ],
+      json: (r) => ({ result: { ...r, canary: undefined }, ...incidentJson() }),
+      next: (r) => (r.kind === "kms-key" && r.previousKeyId ? [`Re-encrypt what the old key ${r.previousKeyId} protected under the new key, L4 first`] : []),
+    },
+    disable: {
+      command: "dropkeys disable",
+      done: (r) => [c.green(`Disabled ${name} (${r.keyId}) in ${r.region}.`), ...incidentBlock()],
+      json: (r) => ({ result: { keyId: r.keyId, arn: r.arn, region: r.region, disabledAt: r.disabledAt }, ...incidentJson() }),
+      next: () => [
+        `If this was a false alarm: ${command("enable", name, { reason: "...", incident: spec.incident })}`,
+        `The incident: dropkeys incident show ${spec.incident}`,
+      ],
+    },
+    enable: {
+      command: "dropkeys enable",
+      done: (r) => [c.green(`Enabled ${name} (${r.keyId}) in ${r.region} again.`), ...incidentBlock()],
+      json: (r) => ({ result: r, ...incidentJson() }),
+    },
+    "rotate-key": {
+      command: "dropkeys rotate-key",
+      done: (r) => [c.green(`Rotated the key material of ${name} (${r.keyId}) in ${r.region}; old material still decrypts old ciphertext.`), ...incidentBlock()],
+      json: (r) => ({ result: r, ...incidentJson() }),
+    },
+    "schedule-deletion": {
+      command: "dropkeys schedule-deletion",
+      done: (r) => [
+        c.green(`Scheduled ${name} (${r.id}) for deletion on ${formatLocal(new Date(r.deletionDate))} (${r.days} days).`),
+        `  Until then: ${command("cancel-deletion", name, { reason: "..." })}`,
+        ...incidentBlock(),
+      ],
+      json: (r) => ({ result: { id: r.id, deletionDate: r.deletionDate, days: r.days, canarySource: r.canarySource }, ...incidentJson() }),
+    },
+    "cancel-deletion": {
+      command: "dropkeys cancel-deletion",
+      done: (r) => [
+        c.green(`Cancelled the deletion of ${name} (${r.id}).`),
+        r.kind === "kms-key" ? c.yellow(`  The key is ${r.state} now (KMS leaves it disabled): enable it with ${command("enable", name, { reason: "..." })} if it is needed.`) : `  The secret is restored.`,
+        ...incidentBlock(),
+      ],
+      json: (r) => ({ result: r, ...incidentJson() }),
+    },
+  };
+  return renderers[operation];
+}

@@ -1,0 +1,114 @@
+// `rotate-key`: manual rotation of a KMS key (RotateKeyOnDemand), drop-key-admin proposes and the
+// CISO approves. Verified through ListKeyRotations. KMS allows at most 10 on-demand rotations
+// per key: that limit is said plainly (before asking anyone, when the history shows it), and a
+// LimitExceededException is never retried as if it were throttling.
+import { RotateKeyOnDemandCommand } from "@aws-sdk/client-kms";
+import type { Context } from "../context.js";
+import { awsErrorName, failure } from "../errors.js";
+import { command, kmsJournalTarget, requireReason, stateAfterFailure } from "../keys/common.js";
+import { describeKeyId, describeState, listRotations, requireKey, resolveKmsEntry, sendWithoutLimitRetry } from "../keys/kms.js";
+import type { OperationSpec } from "../operation.js";
+import { awsFailure } from "../targets.js";
+import { formatLocal } from "../time.js";
+import type { OperationInput } from "./index.js";
+
+export const ON_DEMAND_LIMIT = 10;
+/** A second on-demand rotation this soon is taken for a repeated command, not a new decision. */
+const RECENT_ROTATION_MS = 3_600_000;
+
+export interface RotateResult {
+  keyId: string;
+  region: string;
+  requestedAt: string;
+  onDemandBefore: number;
+}
+
+export async function build(ctx: Context, input: OperationInput): Promise<OperationSpec<RotateResult>> {
+  const reason = requireReason(input, "rotate-key");
+  const target = resolveKmsEntry(ctx, input.name);
+  const key = await requireKey(ctx, target);
+  const kms = ctx.aws.kms(key.region);
+  let onDemandBefore = 0;
+
+  return {
+    operation: "rotate-key",
+    target: key.arn,
+    journalTarget: kmsJournalTarget(key),
+    params: { name: target.name },
+    reason,
+    incident: input.incident,
+    summary: `Rotate the key material of ${target.name} (${key.keyId}) in ${key.region} now (RotateKeyOnDemand)`,
+
+    async preflight() {
+      const now = await describeKeyId(kms, key.keyId);
+      const facts = [`${target.name}: ${describeState(now)} (${key.region})`];
+      if (now.KeyState !== "Enabled") {
+        throw failure(`${target.name} is ${now.KeyState}: only an enabled key can be rotated`, {
+          code: "state.invalid",
+          hint: now.KeyState === "Disabled" ? `Enable it first (${command("enable", target.name, { reason: "..." })}), or generate a replacement.` : undefined,
+        });
+      }
+      if (now.KeySpec !== "SYMMETRIC_DEFAULT" || now.Origin !== "AWS_KMS") {
+        throw failure(`${target.name} is ${now.KeySpec} with ${now.Origin} key material: KMS rotates only symmetric keys it generated`, { code: "rotation.unsupported" });
+      }
+      const rotations = await listRotations(kms, key.keyId).catch((error: unknown) => {
+        throw awsFailure(error, `ListKeyRotations ${key.keyId}`);
+      });
+      const onDemand = rotations.filter((r) => r.RotationType === "ON_DEMAND");
+      onDemandBefore = onDemand.length;
+      facts.push(`${rotations.length} rotation(s) so far, ${onDemand.length} of them on demand (KMS allows ${ON_DEMAND_LIMIT})`);
+      if (rotations[0]?.RotationDate) facts.push(`last rotation ${formatLocal(rotations[0].RotationDate)} (${rotations[0].RotationType})`);
+      if (onDemand.length >= ON_DEMAND_LIMIT) {
+        throw failure(`${target.name} has used all ${ON_DEMAND_LIMIT} on-demand rotations KMS allows per key`, {
+          code: "rotation.limit",
+          hint: "Automatic rotation keeps working. For fresh key material now, generate a replacement key and re-encrypt.",
+        });
+      }
+      const last = onDemand[0]?.RotationDate;
+      if (last && Date.now() - last.getTime() < RECENT_ROTATION_MS) {
+        return { facts, noop: `${target.name} was rotated on demand at ${formatLocal(last)}, less than an hour ago: not rotating again.` };
+      }
+      return { facts };
+    },
+
+    async execute() {
+      const requestedAt = new Date().toISOString();
+      try {
+        await sendWithoutLimitRetry(kms, new RotateKeyOnDemandCommand({ KeyId: key.keyId }), `RotateKeyOnDemand ${key.keyId}`);
+      } catch (error) {
+        if (awsErrorName(error) === "DropkeysError") throw error;
+        throw awsFailure(error, `RotateKeyOnDemand ${key.keyId} in ${key.region}`);
+      }
+      return { keyId: key.keyId, region: key.region, requestedAt, onDemandBefore };
+    },
+
+    async verify(result) {
+      const rotations = await listRotations(kms, result.keyId);
+      const onDemand = rotations.filter((r) => r.RotationType === "ON_DEMAND");
+      // AWS records the rotation when it completes (usually at once); moto at once.
+      const newest = onDemand[0]?.RotationDate;
+      const passed = onDemand.length > result.onDemandBefore;
+      return {
+        method: "ListKeyRotations: a new ON_DEMAND rotation is listed",
+        result: passed ? "passed" : "failed",
+        detail: passed
+          ? `${onDemand.length} on-demand rotation(s) now (was ${result.onDemandBefore}), newest ${newest?.toISOString()}; ${ON_DEMAND_LIMIT - onDemand.length} left`
+          : `no new on-demand rotation listed (still ${onDemand.length})`,
+        checkedAt: new Date().toISOString(),
+        onDemandRotations: onDemand.length,
+      };
+    },
+
+    async onFailure(error) {
+      const state = await stateAfterFailure(ctx, key);
+      if ((error as { code?: string }).code === "aws.LimitExceededException") {
+        return { state: `${state.text}; the key was not rotated: the on-demand limit is reached`, next: ["dropkeys status"] };
+      }
+      return { state: `${state.text}; whether it was rotated: check with ListKeyRotations (\`dropkeys status\`)`, next: [command("rotate-key", target.name, { reason })] };
+    },
+
+    outcomeDetails(result) {
+      return { keyId: result.keyId, onDemandBefore: result.onDemandBefore };
+    },
+  };
+}
