@@ -1,0 +1,188 @@
+// The approval commands end to end, as people use them: `--request-out`, `dropkeys approve`,
+// plain `ssh-keygen -Y sign`, `dropkeys apply`, the registry seal and its rotation, and
+// interop with `ssh-keygen -Y verify`.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { approverEntries, makeSshApprover, sealRegistry, signRequest, type TestApprover } from "../support/approvers.js";
+import { cliAwsEnv } from "../support/aws.js";
+import { runCli } from "../support/cli.js";
+import { writePolicy } from "../support/policy.js";
+
+const inventory = [{ name: "k1", kind: "kms-key", rotation: "annual" }];
+
+function setup(rules: Record<string, unknown> = { registry: { roles: ["CISO", "*"] } }) {
+  const dir = mkdtempSync(path.join(tmpdir(), "dropkeys-approvals-cli-"));
+  const alem = makeSshApprover(dir, "alem", ["CISO", "security-lead"]);
+  const alice = makeSshApprover(dir, "alice", ["drop-key-admin", "dpo"]);
+  const policyFile = writePolicy(dir, { inventory, approvers: approverEntries([alem, alice]), approvals: rules });
+  const journalDir = path.join(dir, "legal");
+  const g = ["--policy", policyFile, "--journal", journalDir];
+  const cli = (args: string[]) => runCli([...args, ...g], { env: cliAwsEnv, cwd: dir });
+  return { dir, alem, alice, policyFile, journalDir, cli };
+}
+
+function journal(journalDir: string): Record<string, unknown>[] {
+  return readFileSync(path.join(journalDir, "internkontroll.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe("asynchronous approval: --request-out, approve, apply", () => {
+  it("seals the registry with `dropkeys approve` and plain ssh-keygen signatures, and journals both approvals", async () => {
+    const { dir, alem, alice, journalDir, cli } = setup();
+    const req = path.join(dir, "seal.json");
+    let r = await cli(["approvers", "seal", "--reason", "first registry", "--request-out", req]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Approval request written to ${req}`);
+    expect(r.stdout).toContain("Needs approval by: CISO + any registered approver");
+    expect(readFileSync(req, "utf8")).toMatch(/^\{"createdAt":"[^\n]*\}\n$/);
+
+    r = await cli(["approve", req, "--as", "alem", "--key", alem.keyFile, "--out", path.join(dir, "alem.sig")]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("operation:    approvers-seal");
+    expect(r.stdout).toContain("reason:       first registry");
+    const aliceSig = signRequest(req, alice);
+
+    r = await cli(["apply", req, "--approval", path.join(dir, "alem.sig"), "--approval", aliceSig, "--json"]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { status: string; approvals: { approver: string; role: string; signature?: string }[] };
+    expect(doc.status).toBe("done");
+    expect(doc.approvals.map((a) => [a.approver, a.role])).toEqual([
+      ["alem", "CISO"],
+      ["alice", "*"],
+    ]);
+    expect(doc.approvals[0]!.signature).toBeUndefined();
+
+    const [intent, outcome] = journal(journalDir);
+    expect(intent).toMatchObject({ type: "intent", operation: "approvers-seal", reason: "first registry" });
+    expect((intent!.approvals as unknown[]).length).toBe(2);
+    expect(outcome).toMatchObject({ type: "outcome", outcome: "succeeded" });
+
+    r = await cli(["approvers", "list", "--json"]);
+    expect(JSON.parse(r.stdout).registry).toMatchObject({ state: "sealed", sealEntry: 1 });
+    r = await cli(["log", "verify", "--approvals"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Every recorded approval verifies");
+
+    // The same signed request again: the seal is already in place, so nothing to do (replays of
+    // requests that would act are refused: pipeline.test.ts).
+    r = await cli(["apply", req, "--approval", path.join(dir, "alem.sig"), "--approval", aliceSig]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("already sealed");
+    expect(journal(journalDir)).toHaveLength(2);
+  });
+
+  it("interop: ssh-keygen -Y verify accepts a signature written by `dropkeys approve`", async () => {
+    const { dir, alem, cli } = setup();
+    const req = path.join(dir, "seal.json");
+    expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);
+    const sig = path.join(dir, "alem.sig");
+    expect((await cli(["approve", req, "--as", "alem", "--key", alem.keyFile, "--out", sig])).code).toBe(0);
+    const allowed = path.join(dir, "allowed_signers");
+    writeFileSync(allowed, `alem@drop.example namespaces="dropkeys-approval" ${alem.publicKey}\n`);
+    const verify = (namespace: string, input: Buffer) =>
+      spawnSync("ssh-keygen", ["-Y", "verify", "-f", allowed, "-I", "alem@drop.example", "-n", namespace, "-s", sig], { input, encoding: "utf8" });
+    const ok = verify("dropkeys-approval", readFileSync(req));
+    expect(ok.stdout).toContain('Good "dropkeys-approval" signature for alem@drop.example');
+    expect(ok.status).toBe(0);
+    // ...and only over these bytes, in this namespace.
+    expect(verify("dropkeys-approval", Buffer.from(readFileSync(req, "utf8").replace("approvers", "approverz"))).status).not.toBe(0);
+    expect(verify("file", readFileSync(req)).status).not.toBe(0);
+  });
+
+  it("approve refuses a key that is not the approver's registered key, and an unknown name", async () => {
+    const { dir, alem, cli } = setup();
+    const req = path.join(dir, "seal.json");
+    expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);
+    let r = await cli(["approve", req, "--as", "alice", "--key", alem.keyFile, "--out", path.join(dir, "x.sig")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/the key SHA256:\S+ is not alice's registered key/);
+    r = await cli(["approve", req, "--as", "zed", "--key", alem.keyFile]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('"zed" is not a registered approver');
+  });
+
+  it("without a terminal and without approvals: exit 3 at once, naming the roles and the commands", async () => {
+    const { cli } = setup();
+    const r = await cli(["approvers", "seal"]);
+    expect(r.code).toBe(3);
+    expect(r.ms).toBeLessThan(1000);
+    expect(r.stderr).toContain('approvers-seal needs approval by rule "registry" (CISO + any registered approver, distinct people); still needed: CISO + any registered approver');
+    expect(r.stderr).toContain("--request-out request.json");
+    expect(r.stderr).toContain("dropkeys apply request.json --approval");
+  });
+
+  it("a request file changed after it was written is refused (exit 2), whoever signed it", async () => {
+    const { dir, cli } = setup();
+    const req = path.join(dir, "seal.json");
+    expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);
+    writeFileSync(req, JSON.stringify(JSON.parse(readFileSync(req, "utf8")), null, 2));
+    const r = await cli(["apply", req]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("was changed after dropkeys wrote it");
+    writeFileSync(req, "garbage");
+    expect((await cli(["apply", req])).stderr).toContain("is not a dropkeys operation request: it is not JSON");
+  });
+
+  it("an expired request: lifetime 2 s, approvals given in time, applied too late", async () => {
+    const { dir, alem, alice, cli } = setup({ registry: { roles: ["CISO", "*"], requestLifetime: "2s" } });
+    const req = path.join(dir, "seal.json");
+    expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);
+    const sigs = [signRequest(req, alem), signRequest(req, alice)];
+    await new Promise((r) => setTimeout(r, 2100));
+    const r = await cli(["apply", req, "--approval", sigs[0]!, "--approval", sigs[1]!]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/request \S+ expired at/);
+  });
+});
+
+describe("the registry seal rotates like TUF's root", () => {
+  async function sealed() {
+    const s = setup();
+    await sealRegistry({ policyFile: s.policyFile, journalDir: s.journalDir, approvers: [s.alem, s.alice], env: cliAwsEnv });
+    const dave = makeSshApprover(s.dir, "dave", ["CISO"]);
+    const erin = makeSshApprover(s.dir, "erin", ["drop-key-admin"]);
+    writePolicy(s.dir, { inventory, approvers: approverEntries([s.alem, s.alice, dave, erin]), approvals: { registry: { roles: ["CISO", "*"] } } }, path.basename(s.policyFile));
+    return { ...s, dave, erin };
+  }
+
+  async function reseal(s: Awaited<ReturnType<typeof sealed>>, signers: TestApprover[]) {
+    const req = path.join(s.dir, `reseal-${signers.map((a) => a.name).join("-")}.json`);
+    const r = await s.cli(["approvers", "seal", "--request-out", req]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("approved by the registry sealed in entry #1 (alem, alice)");
+    expect(r.stdout).toContain("+ dave <dave@drop.example> [CISO] ssh");
+    return s.cli(["apply", req, ...signers.flatMap((a) => ["--approval", signRequest(req, a)])]);
+  }
+
+  it("shows the edited, unsealed list as changed", async () => {
+    const s = await sealed();
+    const r = await s.cli(["approvers", "status"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("CHANGED since the last seal");
+  });
+
+  it("refuses a re-seal signed only by the newly added people", async () => {
+    const s = await sealed();
+    const r = await reseal(s, [s.dave, s.erin]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/approval \S+dave\S*: signed by key SHA256:\S+, which belongs to no registered approver/);
+    expect(r.stderr).toContain("approved by people of the previously sealed registry");
+    expect(journal(s.journalDir)).toHaveLength(2);
+  });
+
+  it("accepts a re-seal signed by people of the previous seal; the new list then verifies", async () => {
+    const s = await sealed();
+    const r = await reseal(s, [s.alem, s.alice]);
+    expect(r.code).toBe(0);
+    const entries = journal(s.journalDir);
+    expect(entries).toHaveLength(4);
+    expect((entries[2]!.params as { previous: string }).previous).toBe((entries[0]!.params as { digest: string }).digest);
+    expect(JSON.parse((await s.cli(["approvers", "list", "--json"])).stdout).registry).toMatchObject({ state: "sealed", sealEntry: 3 });
+    expect((await s.cli(["log", "verify", "--approvals"])).code).toBe(0);
+  });
+});
