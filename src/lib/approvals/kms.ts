@@ -53,18 +53,17 @@ export function regionOfArn(arn: string): string {
 export async function kmsPublicKey(aws: AwsClients, keyArn: string, configured: string | undefined): Promise<KeyObject> {
   if (configured) {
     const text = configured.trim();
-    return text.startsWith("-----BEGIN")
-      ? createPublicKey(text)
-      : createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" });
+    return p256(
+      text.startsWith("-----BEGIN") ? createPublicKey(text) : createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" }),
+      keyArn,
+    );
   }
   try {
     const out = await aws.kms(regionOfArn(keyArn)).send(new GetPublicKeyCommand({ KeyId: keyArn }));
-    if (out.KeySpec !== "ECC_NIST_P256" || out.KeyUsage !== "SIGN_VERIFY" || !out.PublicKey) {
-      throw approvalError(`the KMS key ${keyArn} is ${out.KeySpec ?? "?"}/${out.KeyUsage ?? "?"}, not an ECC_NIST_P256 SIGN_VERIFY key`, {
-        code: "approval.kms-key-spec",
-      });
+    if (out.KeyUsage !== "SIGN_VERIFY" || !out.PublicKey) {
+      throw approvalError(`the KMS key ${keyArn} is a ${out.KeyUsage ?? "?"} key, not a SIGN_VERIFY key`, { code: "approval.kms-key-spec" });
     }
-    return createPublicKey({ key: Buffer.from(out.PublicKey), format: "der", type: "spki" });
+    return p256(createPublicKey({ key: Buffer.from(out.PublicKey), format: "der", type: "spki" }), keyArn);
   } catch (error) {
     if (isDropkeysError(error)) throw error;
     throw failure(`cannot read the public key of ${keyArn} (KMS GetPublicKey): ${awsErrorName(error) ?? (error as Error).message}`, {
@@ -73,6 +72,16 @@ export async function kmsPublicKey(aws: AwsClients, keyArn: string, configured: 
       cause: error,
     });
   }
+}
+
+/** Approver keys are ECC_NIST_P256: anything else is a misconfiguration, said plainly. */
+function p256(key: KeyObject, keyArn: string): KeyObject {
+  if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    throw approvalError(`the public key of ${keyArn} is not an ECC_NIST_P256 key (${key.asymmetricKeyType ?? "?"} ${key.asymmetricKeyDetails?.namedCurve ?? ""})`, {
+      code: "approval.kms-key-spec",
+    });
+  }
+  return key;
 }
 
 export function spkiFingerprint(key: KeyObject): string {
