@@ -7,7 +7,8 @@ import { formatDuration } from "../duration.js";
 import { ExitCode, usageError } from "../errors.js";
 import { incidentReport } from "../incident/incident.js";
 import { runOperation } from "../operation.js";
-import { build, paramsFromFlags, type RotateJwtResult } from "../ops/rotate-jwt.js";
+import { readRequestFile } from "../approvals/request.js";
+import { build, paramsFromFlags, readParams, type RotateJwtResult } from "../ops/rotate-jwt.js";
 import { renderOperation } from "../render-operation.js";
 import { resolveEntry } from "../targets.js";
 import { formatLocal } from "../time.js";
@@ -43,8 +44,12 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
     await runFinish(ctx, secret);
     return;
   }
-  const params = await paramsFromFlags(ctx, secret, options);
-  const spec = await build(ctx, { name: secret, params: { ...params }, reason: options.reason, incident: options.incident });
+  // --request FILE runs the approved request as written (its defaults were resolved when it was made).
+  const request = options.request ? readRequestFile(options.request) : undefined;
+  const params = request ? readParams(ctx, { name: secret, params: request.params }) : await paramsFromFlags(ctx, secret, options);
+  const reason = request ? (request.reason ?? undefined) : options.reason;
+  const incident = request ? (request.incident ?? undefined) : options.incident;
+  const spec = await build(ctx, { name: secret, params: { ...params }, reason, incident });
   const outcome = await runOperation(ctx, spec, {
     dryRun: options.dryRun,
     requestOut: options.requestOut,
@@ -75,15 +80,15 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
       previousRetired: r.previousRetired,
       ...(r.sessions ? { sessions: r.sessions } : {}),
       ...(r.deploy ? { deploy: { command: r.deploy.command, exitCode: r.deploy.exitCode } } : {}),
-      ...(params.emergency && options.incident ? { incident: incidentSummary(ctx, options.incident) } : {}),
+      ...(params.emergency && incident ? { incident: incidentSummary(ctx, incident) } : {}),
     }),
     next: (r) => {
       const next: string[] = [];
       if (!r.deploy) next.push("deploy the application so every instance reads the new value (no jwt.deployCommand in the policy)");
-      if (params.emergency && options.incident) {
-        const incident = incidentSummary(ctx, options.incident);
-        for (const step of incident.remaining) next.push(`incident ${options.incident}, step ${step}`);
-        for (const d of incident.deadlines) next.push(`${d.name}: due ${formatLocal(new Date(d.due))}`);
+      if (params.emergency && incident) {
+        const summary = incidentSummary(ctx, incident);
+        for (const step of summary.remaining) next.push(`incident ${incident}, step ${step}`);
+        for (const d of summary.deadlines) next.push(`${d.name}: due ${formatLocal(new Date(d.due))}`);
       }
       // The output ends with when the overlap ends and the command that finishes the rotation.
       if (r.overlapEnds) next.push(`the overlap ends ${formatLocal(r.overlapEnds)}; then run: ${FINISH_COMMAND} (safe from cron: until then it prints the time left)`);

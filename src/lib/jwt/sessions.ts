@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { failure, usageError } from "../errors.js";
+import { databaseSection } from "../policy/database-section.js";
 import type { Policy } from "../policy/schema.js";
 
 /** The part of the db layer's `Database` this needs (src/lib/db/index.ts satisfies it). */
@@ -15,7 +16,6 @@ export interface SessionDatabase {
   transaction<T>(fn: (tx: SessionDatabase) => Promise<T>): Promise<T>;
 }
 
-export const DEFAULT_REVOKE_STATEMENT = "UPDATE sessions SET revoked = 1 WHERE revoked = 0";
 /** `?` 1 = start of the compromise window, `?` 2 = its end (ISO times). */
 export const DEFAULT_ACTIVE_SESSIONS_QUERY =
   "SELECT id AS session_id, user_id, created_at, last_seen_at FROM sessions WHERE COALESCE(last_seen_at, created_at) >= ? AND created_at <= ? ORDER BY created_at";
@@ -33,19 +33,16 @@ export interface SessionStatements {
 }
 
 /**
- * The statements from the policy: `jwt.revokeSessionsStatement` / `jwt.activeSessionsQuery`,
- * else the `database` section's (read defensively: that section belongs to the db layer),
- * else the defaults of POLICY.md §4.
+ * The statements from the policy: the `database` section's `sessionRevocation` (default of
+ * POLICY.md §4), and `jwt.activeSessionsQuery` (else `database.activeSessionsQuery`, read
+ * defensively until the db section has it, else the default above).
  */
 export function sessionStatements(policy: Policy): SessionStatements {
   const db = (policy.database ?? {}) as Record<string, unknown>;
-  const sessions = (typeof db.sessions === "object" && db.sessions !== null ? db.sessions : {}) as Record<string, unknown>;
-  const pick = (...values: unknown[]) => values.find((v): v is string => typeof v === "string" && v.trim() !== "");
+  const text = (value: unknown) => (typeof value === "string" && value.trim() !== "" ? value : undefined);
   return {
-    revoke:
-      pick(policy.jwt.revokeSessionsStatement, db.revokeSessionsStatement, db.revokeSessions, db.sessionRevocation, sessions.revoke, sessions.revokeStatement) ??
-      DEFAULT_REVOKE_STATEMENT,
-    active: pick(policy.jwt.activeSessionsQuery, db.activeSessionsQuery, sessions.activeQuery, sessions.active) ?? DEFAULT_ACTIVE_SESSIONS_QUERY,
+    revoke: databaseSection(policy).sessionRevocation,
+    active: text(policy.jwt.activeSessionsQuery) ?? text(db.activeSessionsQuery) ?? DEFAULT_ACTIVE_SESSIONS_QUERY,
   };
 }
 
@@ -69,7 +66,7 @@ export async function revokeSessions(
   } catch (error) {
     throw failure(`revoking the sessions failed, nothing was revoked (the transaction was rolled back): ${(error as Error).message}`, {
       code: "jwt.revoke-failed",
-      hint: `Check the statements (policy jwt.revokeSessionsStatement: "${statements.revoke}") and the database, then revoke by hand or run the emergency rotation's request again.`,
+      hint: `Check the statements (policy database.sessionRevocation: "${statements.revoke}") and the database, then revoke by hand or run the emergency rotation's request again.`,
       cause: error,
     });
   }

@@ -97,7 +97,7 @@ async function currentVersionCreated(ctx: Context, name: string, now: Date): Pro
   }
 }
 
-function readParams(ctx: Context, input: OperationInput): RotateJwtParams {
+export function readParams(ctx: Context, input: Pick<OperationInput, "name" | "params">): RotateJwtParams {
   const p = input.params;
   const emergency = p.emergency === true;
   const overlapMs = typeof p.overlapMs === "number" ? p.overlapMs : defaultOverlapMs(ctx.policy, emergency);

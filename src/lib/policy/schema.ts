@@ -170,8 +170,6 @@ export const jwtSchema = z.object({
   emergencyOverlap: durationSchema.default(0),
   /** Command run after promotion (e.g. start a rolling deploy); its output is shown. */
   deployCommand: z.string().optional(),
-  /** Emergency rotation: the statement that revokes every session (default `UPDATE sessions SET revoked = 1 WHERE revoked = 0`). */
-  revokeSessionsStatement: z.string().optional(),
   /**
    * Emergency rotation: sessions active in the compromise window, for the audit report; `?` 1 = window start,
    * `?` 2 = window end (ISO times); returns session_id, user_id, created_at, last_seen_at (never token values).
