@@ -1,0 +1,54 @@
+// The drill's two demo approvers and the asynchronous approval flow later stages use:
+// write the request with --request-out, each approver signs it with plain ssh-keygen, then
+// `dropkeys apply` runs exactly that request. Keys are made at run time inside drill.work.
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+
+export const DEMO_APPROVERS = [
+  { name: "alem", email: "ciso@drop.example", roles: ["CISO", "security-lead"] },
+  { name: "alice", email: "alice@drop.example", roles: ["drop-key-admin", "dpo"] },
+];
+
+/** The private key file of a demo approver (made by createDemoApprovers). */
+export function keyFile(drill, name) {
+  return path.join(drill.work, "approver-keys", `${name}_ed25519`);
+}
+
+/** Make an Ed25519 key per demo approver and return the policy's `approvers` entries. */
+export function createDemoApprovers(drill) {
+  mkdirSync(path.join(drill.work, "approver-keys"), { recursive: true });
+  return DEMO_APPROVERS.map((a) => {
+    const key = keyFile(drill, a.name);
+    if (!existsSync(key)) run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${a.name}@drill`, "-f", key]);
+    return { ...a, ssh: readFileSync(`${key}.pub`, "utf8").trim() };
+  });
+}
+
+let requests = 0;
+
+/**
+ * Run `dropkeys ARGS` through two-person approval: --request-out, a signature per named
+ * approver (ssh-keygen -Y sign, as an approver would on their own machine), then apply.
+ * Returns the apply step's result (or the request step's when it wrote no request).
+ */
+export function approve(drill, args, approverNames, { title = `dropkeys ${args[0]}`, expect = [0] } = {}) {
+  const request = path.join(drill.work, `request-${++requests}.json`);
+  const asked = drill.step(`${title}: write the approval request`, [...args, "--request-out", request]);
+  if (asked.status !== 0 || !existsSync(request)) return asked;
+  const sigs = [];
+  for (const name of approverNames) {
+    // Each approver signs their own copy (ssh-keygen writes FILE.sig next to FILE).
+    const copy = `${request.replace(/\.json$/, "")}.${name}.json`;
+    copyFileSync(request, copy);
+    console.log(`$ ssh-keygen -Y sign -n dropkeys-approval -f ${path.relative(drill.work, keyFile(drill, name))} ${path.basename(copy)}   # ${name}`);
+    run("ssh-keygen", ["-q", "-Y", "sign", "-n", "dropkeys-approval", "-f", keyFile(drill, name), copy]);
+    sigs.push("--approval", `${copy}.sig`);
+  }
+  return drill.step(`${title}: apply with ${approverNames.join(" + ")}`, ["apply", request, ...sigs], { expect });
+}
+
+function run(command, args) {
+  const r = spawnSync(command, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${r.stderr}`);
+}
