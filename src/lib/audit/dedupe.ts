@@ -23,7 +23,7 @@ export class EventIdSet {
       h2 ^= h2 >>> 15;
     }
     h1 >>>= 0;
-    h2 = (h2 >>> 0) | 1; // never 0: (x, 0) marks an empty slot
+    h2 = (h2 | 1) >>> 0; // never 0: (x, 0) marks an empty slot; unsigned like the table
     if (this.insert(h1, h2)) {
       this.size++;
       if (this.size * 2 > this.mask + 1) this.grow();

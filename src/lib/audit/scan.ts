@@ -51,15 +51,26 @@ export class RecordScanner {
     let depth = this.depth;
     let inString = this.inString;
     let escaped = this.escaped;
+    if (escaped && i < n) {
+      escaped = false;
+      i++;
+    }
     while (i < n) {
-      const c = buf[i]!;
+      let c = buf[i]!;
       if (inString) {
-        if (escaped) escaped = false;
-        else if (c === BACKSLASH) escaped = true;
-        else if (c === QUOTE) {
-          inString = false;
-          if (depth === 1 && this.expectKey) this.lastKey = buf.toString("latin1", this.strStart + 1, i);
+        // Most bytes are inside strings: a tight loop to the next quote or backslash.
+        while (c !== QUOTE && c !== BACKSLASH && ++i < n) c = buf[i]!;
+        if (i >= n) break;
+        if (c === BACKSLASH) {
+          i += 2;
+          if (i > n) {
+            escaped = true;
+            i = n;
+          }
+          continue;
         }
+        inString = false;
+        if (depth === 1 && this.expectKey) this.lastKey = buf.toString("latin1", this.strStart + 1, i);
         i++;
         continue;
       }

@@ -1,0 +1,250 @@
+// `dropkeys audit-decrypts`: scope -> coverage -> read a source -> rules -> report, journal, exit
+// code. Read-only: it changes nothing in AWS, so it does not go through the operation pipeline,
+// but every run is one `event` entry in the journal (counts, never event payloads).
+import type { GlobalOptions } from "../cli-options.js";
+import { localActor, type Context } from "../context.js";
+import { DropkeysError, ExitCode, failure, usageError } from "../errors.js";
+import type { Actor } from "../journal/journal.js";
+import { parseTimeArg } from "../time.js";
+import { checkCoverage } from "./coverage.js";
+import { resolveScope, type AuditScope } from "./keys.js";
+import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport, type ReadStats } from "./report.js";
+import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
+import { readApi } from "./sources/api.js";
+import { defaultWorkers, listLocal, readLocalFiles } from "./sources/local.js";
+import { listArchive, parseS3Url, readS3Objects } from "./sources/s3.js";
+import { athenaSql } from "./sql.js";
+import { SEVERITIES, type FileResult, type ScanFilter, type Severity, type SkippedInput } from "./types.js";
+
+export interface AuditOptions extends GlobalOptions {
+  source: string;
+  key: string[];
+  allKeys: boolean;
+  since: string;
+  until: string;
+  ndjson: boolean;
+  csv: boolean;
+  failOn: string;
+  strict: boolean;
+  printSql: boolean;
+  athenaTable: string;
+  concurrency: string;
+  workers?: string;
+  coverage: boolean;
+}
+
+const HISTORY_DAYS = 90;
+const SKIPPED_LISTED = 1000;
+
+function positiveInt(text: string | undefined, option: string, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw usageError(`${option}: expected a whole number >= ${min}, got "${text}"`);
+  return n;
+}
+
+export async function runAudit(ctx: Context, options: AuditOptions): Promise<void> {
+  const started = process.hrtime.bigint();
+  const out = ctx.out;
+  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
+  const failOn = options.failOn as Severity | "none";
+  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
+  const now = new Date();
+  const since = parseTimeArg(options.since, "--since", now);
+  const until = parseTimeArg(options.until, "--until", now);
+  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
+  const workers = positiveInt(options.workers, "--workers", defaultWorkers(), 0);
+  const concurrency = positiveInt(options.concurrency, "--concurrency", 8);
+  const sourceKind: "api" | "s3" | "local" = options.source === "api" ? "api" : options.source.startsWith("s3://") ? "s3" : "local";
+  const s3Location = sourceKind === "s3" ? parseS3Url(options.source) : undefined;
+
+  const scope = await resolveScope(ctx.policy, { keys: options.key, allKeys: options.allKeys }, (r) => ctx.aws.kms(r));
+  if (!scope.all && scope.keys.size === 0) {
+    throw failure("no key in scope could be resolved to an ARN, so no event can be matched", {
+      code: "audit.scope",
+      hint: `${scope.unresolved.map((u) => `${u.name}: ${u.reason}`).join("; ")}. Pass --key ARN for each key, or --all-keys.`,
+    });
+  }
+  const settings = ruleSettings(ctx.policy);
+  if (options.printSql) {
+    const sql = athenaSql(ctx.policy, scope, settings, { table: options.athenaTable, since, until });
+    if (options.json) out.result({ sql }, () => sql);
+    else process.stdout.write(sql);
+    return;
+  }
+  const notes: string[] = [];
+  for (const u of scope.unresolved) out.warn(`key ${u.name}: ${u.reason}; its events are matched only by an ARN given with --key`);
+  if (sourceKind === "api" && now.getTime() - since.getTime() > HISTORY_DAYS * 86_400_000) {
+    notes.push(`CloudTrail's event history (LookupEvents) keeps ${HISTORY_DAYS} days: events before ${new Date(now.getTime() - HISTORY_DAYS * 86_400_000).toISOString()} are only in a trail's archive (--source s3://...).`);
+  }
+  if (scope.narrowed && sourceKind === "api") notes.push("With --key, LookupEvents is asked by ResourceName: failed calls that name no key are not included.");
+
+  const progress = out.progress("reading CloudTrail");
+  const coverage = options.coverage
+    ? await checkCoverage((r) => ctx.aws.cloudtrail(r), scope.regions, sourceKind === "api" ? "api" : "archive")
+    : ({ checked: false, reason: "--no-coverage" } as const);
+  if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
+
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed };
+  const auditor = new Auditor(scope, ctx.policy, settings);
+  const read: ReadStats = { files: 0, filesSkipped: 0, filesIgnored: 0, filesOutsideWindow: 0, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, badEvents: 0 };
+  const skipped: SkippedInput[] = [];
+  let skippedTotal = 0;
+  let totalFiles = 0;
+  const streamOut = options.ndjson || options.csv;
+  if (options.csv) process.stdout.write(CSV_HEADER + "\n");
+  const label = (arn: string) => auditor.label(arn);
+
+  const onResult = (r: FileResult) => {
+    read.files++;
+    read.bytes += r.bytes;
+    read.compressedBytes += r.compressedBytes;
+    read.records += r.records;
+    read.kmsEvents += r.kmsEvents;
+    if (r.error) {
+      read.filesSkipped++;
+      skippedTotal++;
+      if (skipped.length < SKIPPED_LISTED) skipped.push({ file: r.file, reason: r.error, scope: "file", count: 1 });
+      out.warn(`${r.file}: ${r.error}; skipped`);
+      return;
+    }
+    if (r.badEvents) {
+      read.badEvents += r.badEvents;
+      skippedTotal++;
+      if (skipped.length < SKIPPED_LISTED) skipped.push({ file: r.file, reason: r.badEventSample ?? "malformed events", scope: "events", count: r.badEvents });
+      out.warn(`${r.file}: ${r.badEvents} event${r.badEvents === 1 ? "" : "s"} without the expected fields skipped (${r.badEventSample ?? "malformed"})`);
+    }
+    for (const event of r.events) {
+      if (!auditor.add(event)) continue;
+      if (streamOut) {
+        const row = eventRow(event, auditor.keysOf(event), label);
+        process.stdout.write((options.csv ? csvRow(row) : JSON.stringify(row)) + "\n");
+      }
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    progress.update(`${read.files}${totalFiles ? `/${totalFiles}` : ""} files, ${read.kmsEvents} KMS events, ${(read.bytes / 1e6 / seconds).toFixed(0)} MB/s`);
+  };
+
+  const sources: AuditReport["sources"] = [];
+  try {
+    if (sourceKind === "local") {
+      const listing = listLocal(options.source, filter.since, filter.until);
+      read.filesIgnored = listing.ignored;
+      read.filesOutsideWindow = listing.outsideWindow;
+      totalFiles = listing.files.length;
+      sources.push({ kind: "local", location: options.source });
+      await readLocalFiles(listing.files, filter, workers, onResult);
+    } else if (sourceKind === "s3") {
+      const s3 = ctx.aws.s3(ctx.defaultRegion);
+      const listing = await listArchive(s3, s3Location!, { regions: scope.all ? null : scope.regions, since: filter.since, until: filter.until });
+      read.filesIgnored = listing.ignored;
+      totalFiles = listing.objects.length;
+      sources.push({ kind: "s3", location: options.source, detail: { accounts: listing.accounts, regions: listing.regions, dayPrefixes: listing.prefixes, objects: listing.objects.length } });
+      await readS3Objects(s3, s3Location!.bucket, listing.objects, filter, concurrency, onResult);
+    } else {
+      const keysByRegion = scope.narrowed && !scope.all ? groupByRegion(scope) : undefined;
+      sources.push({ kind: "api", location: `CloudTrail LookupEvents in ${scope.regions.join(", ")}` });
+      const stats = await readApi((r) => ctx.aws.cloudtrail(r), { filter, regions: scope.regions, keysByRegion }, onResult);
+      read.requests = stats.requests;
+      read.throttled = stats.throttled;
+    }
+  } catch (error) {
+    progress.fail();
+    throw error;
+  }
+  progress.done();
+
+  const findings = auditor.findings();
+  const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
+  for (const k of auditor.uncheckable) notes.push(`Rule 1 not checked for ${k}: its decryptRoles/encryptRoles list no principals in the policy (roles.<name>.principals).`);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const report: AuditReport = {
+    command: "audit-decrypts",
+    window: { since: since.toISOString(), until: until.toISOString() },
+    sources,
+    scope: {
+      allKeys: scope.all,
+      keys: [...scope.keys.values()].map((k) => ({ name: k.label, arn: k.arn, region: k.region })),
+      unresolved: scope.unresolved,
+    },
+    coverage,
+    read,
+    skipped,
+    skippedTotal,
+    counts: auditor.counts,
+    summary: auditor.summary(),
+    findings,
+    findingsBySeverity: bySeverity,
+    failOn,
+    notes,
+    performance: {
+      seconds: round(seconds),
+      mbPerSecond: round(read.bytes / 1e6 / seconds),
+      eventsPerSecond: Math.round(read.kmsEvents / seconds),
+      recordsPerSecond: Math.round(read.records / seconds),
+      // maxRSS covers the parser threads too: they live in this process.
+      peakRssMb: round(process.resourceUsage().maxRSS / 1024),
+      workers: sourceKind === "local" ? workers : 0,
+    },
+  };
+
+  if (streamOut) {
+    const counts = SEVERITIES.filter((s) => bySeverity[s]).map((s) => `${bySeverity[s]} ${s}`);
+    process.stderr.write(`${auditor.counts.events} events, ${findings.length} finding${findings.length === 1 ? "" : "s"}${counts.length ? ` (${counts.join(", ")})` : ""}\n`);
+  } else out.result(report, () => renderHuman(report, out.color));
+
+  await journal(ctx, report, options);
+
+  if (options.strict && skippedTotal > 0) {
+    throw new DropkeysError("failed", `${skippedTotal} input${skippedTotal === 1 ? " was" : "s were"} skipped (--strict)`, {
+      code: "audit.skipped",
+      hint: "The warnings above name each file; without --strict the audit reports them and goes on.",
+    });
+  }
+  if (failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) process.exitCode = ExitCode.findings;
+}
+
+function groupByRegion(scope: AuditScope): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const k of scope.keys.values()) map.set(k.region, [...(map.get(k.region) ?? []), k.arn]);
+  return map;
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+/** One `event` entry per run: who, window, sources, counts, number of findings; never events. */
+async function journal(ctx: Context, report: AuditReport, options: AuditOptions): Promise<void> {
+  let actor: Actor;
+  try {
+    actor = await ctx.identity();
+  } catch {
+    // Reading a local copy needs no AWS identity; the journal still says who ran it.
+    actor = { aws: "unknown", ...localActor() };
+  }
+  ctx.journal().append({
+    type: "event",
+    operation: "audit-decrypts",
+    actor,
+    params: {
+      since: report.window.since,
+      until: report.window.until,
+      sources: report.sources.map((s) => `${s.kind}:${s.location}`),
+      keys: report.scope.allKeys ? "all" : report.scope.keys.map((k) => k.name),
+      failOn: report.failOn,
+      strict: options.strict,
+    },
+    details: {
+      files: report.read.files,
+      filesSkipped: report.read.filesSkipped,
+      records: report.read.records,
+      kmsEvents: report.read.kmsEvents,
+      events: report.counts.events,
+      uses: report.counts.uses,
+      failures: report.counts.failures,
+      skippedInputs: report.skippedTotal,
+      findings: report.findings.length,
+      findingsBySeverity: report.findingsBySeverity,
+      coverageGaps: "gaps" in report.coverage ? report.coverage.gaps.length : null,
+    },
+  });
+}
