@@ -1,8 +1,8 @@
 // The approval commands end to end, as people use them: `--request-out`, `dropkeys approve`,
 // plain `ssh-keygen -Y sign`, `dropkeys apply`, the registry seal and its rotation, and
 // interop with `ssh-keygen -Y verify`.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -92,6 +92,31 @@ describe("asynchronous approval: --request-out, approve, apply", () => {
     // ...and only over these bytes, in this namespace.
     expect(verify("dropkeys-approval", Buffer.from(readFileSync(req, "utf8").replace("approvers", "approverz"))).status).not.toBe(0);
     expect(verify("file", readFileSync(req)).status).not.toBe(0);
+  });
+
+  it("approve signs through ssh-agent when no key file is given; the inline --request/--approval form runs it", async () => {
+    const { dir, alem, alice, journalDir, cli } = setup();
+    const sock = path.join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(spawnSync("ssh-add", ["-q", alice.keyFile], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status).toBe(0);
+      const req = path.join(dir, "seal.json");
+      expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);
+      const agentSig = path.join(dir, "alice.sig");
+      const r = await runCli(["approve", req, "--as", "alice", "--out", agentSig, "--policy", path.join(dir, "policy.yaml"), "--journal", journalDir], {
+        env: { ...cliAwsEnv, SSH_AUTH_SOCK: sock },
+        cwd: dir,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(agentSig, "utf8")).toMatch(/^-----BEGIN SSH SIGNATURE-----/);
+      // Way 3: the command itself with the request and its approvals.
+      const inline = await cli(["approvers", "seal", "--request", req, "--approval", agentSig, "--approval", signRequest(req, alem)]);
+      expect(inline.code, inline.stderr).toBe(0);
+      expect(inline.stdout).toContain("Sealed the approvers registry: 2 approver(s)");
+    } finally {
+      agent.kill();
+    }
   });
 
   it("approve refuses a key that is not the approver's registered key, and an unknown name", async () => {
