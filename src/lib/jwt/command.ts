@@ -60,7 +60,7 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
   renderOperation<RotateJwtResult>(ctx, outcome, {
     command: "dropkeys rotate-jwt",
     done: (r) => [
-      c.green(`${params.emergency ? "EMERGENCY rotation" : "Rotated"} ${secret}: version ${r.newVersion} is AWSCURRENT${r.reused ? " (this request's own version, reused)" : ""}`),
+      c.green(`${params.emergency ? "EMERGENCY rotation of" : "Rotated"} ${secret}: version ${r.newVersion} is AWSCURRENT${r.reused ? " (this request's own version, reused)" : ""}`),
       `  Tested: ${r.test.detail}`,
       ...r.recovered.map((line) => c.yellow(`  Recovered: ${line}`)),
       r.previousRetired

@@ -220,6 +220,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
         try {
           const revoked = await revokeSessions(db, statements, params.report ? window : undefined);
           progress.sessionsRevoked = revoked.revoked;
+          stepDone(5, `${target.name} encrypts nothing at rest; what it signed is revoked instead: ${revoked.revoked} session(s) revoked`);
           result.sessions = { revoked: revoked.revoked, database: db.kind };
           journal.append({ type: "event", operation: OPERATION, requestId: request.id, target: journalTarget, actor, incident: input.incident, details: { step: "sessions-revoked", revoked: revoked.revoked, database: db.kind } });
           if (params.report && window && revoked.active) {
