@@ -28,6 +28,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   "cancel-deletion": { summary: "cancel a scheduled deletion (the key stays disabled)", load: () => import("./commands/cancel-deletion.js") },
   incident: { summary: "incident timeline, checklist and deadlines from the journal", load: () => import("./commands/incident.js") },
   "rotate-jwt": { summary: "rotate JWT_SECRET with an overlap window; --finish from cron; --emergency revokes sessions", load: () => import("./commands/rotate-jwt.js") },
+  "shred-user": { summary: "GDPR crypto-shredding: destroy users' fødselsnummer DEKs, AML rows kept (--from-file for batches)", load: () => import("./commands/shred-user.js") },
+  reencrypt: { summary: "after a compromise: re-wrap every envelope DEK from the old KMS key to the new one, L4 first", load: () => import("./commands/reencrypt.js") },
 };
 
 /** Group commands (with subcommands) get the global options on each leaf, not on the group. */

@@ -112,3 +112,13 @@ export function checkSqliteFile(file: string, create: boolean): string {
   }
   return full;
 }
+
+/** Open, run fn, close: each pipeline phase holds a connection only while it needs one. */
+export async function withDatabase<T>(url: string, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(url);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}

@@ -89,7 +89,7 @@ class PostgresDatabase implements Database {
 }
 
 export async function openPostgres(url: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: 12, types, connectionTimeoutMillis: 15_000 });
+  const pool = new pg.Pool({ connectionString: url, max: 12, types, connectionTimeoutMillis: 15_000, allowExitOnIdle: true });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on("error", () => undefined);
   try {

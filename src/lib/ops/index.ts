@@ -27,6 +27,8 @@ const OPERATIONS: Record<string, () => Promise<OperationModule>> = {
   "schedule-deletion": () => import("./schedule-deletion.js") as Promise<OperationModule>,
   "cancel-deletion": () => import("./cancel-deletion.js") as Promise<OperationModule>,
   "rotate-jwt": () => import("./rotate-jwt.js") as Promise<OperationModule>,
+  "shred-user": () => import("./shred-user.js") as Promise<OperationModule>,
+  reencrypt: () => import("./reencrypt.js") as Promise<OperationModule>,
 };
 
 /** Register an operation's module loader (each ops module adds itself in the table above). */

@@ -1,0 +1,124 @@
+// `shred-user`: crypto-shredding for GDPR Art. 17 (POLICY.md §6) as an approvable operation.
+// The request lists the exact user ids the approvers sign; the engine is src/lib/shred/engine.ts.
+import type { Context } from "../context.js";
+import { databaseUrl, redactUrl, withDatabase, type Database } from "../db/index.js";
+import { usageError } from "../errors.js";
+import { requireReason } from "../keys/common.js";
+import type { OperationSpec } from "../operation.js";
+import { databaseSection } from "../policy/database-section.js";
+import { classifyUsers, OPERATION, shredUsers, verificationOf, type ShredSummary, type UserState } from "../shred/engine.js";
+import { interruptSignal } from "../shred/signals.js";
+import type { OperationInput } from "./index.js";
+
+export interface ShredSpec extends OperationSpec<ShredSummary> {
+  /** Each user's state as the preflight found it (for the "nothing to do" report). */
+  states?: Map<string, UserState>;
+}
+
+export function userIdsParam(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === "string" && v.trim() !== "")) {
+    throw usageError("shred-user needs at least one user id (arguments or --from-file FILE)", {
+      code: "usage.user-ids",
+      hint: "e.g. dropkeys shred-user 4711 --reason DSR-2026-0042, or --from-file erasures.txt (one id per line)",
+    });
+  }
+  return value as string[];
+}
+
+export async function build(ctx: Context, input: OperationInput): Promise<ShredSpec> {
+  const reason = requireReason(input, OPERATION);
+  const userIds = userIdsParam(input.params.userIds);
+  const section = databaseSection(ctx.policy);
+  const url = databaseUrl(ctx.policy);
+  const users = section.users;
+  const column = `${users.table}.${section.layout === "combined" || !section.dek ? users.nationalId : section.dek.table ? `${section.dek.table}.${section.dek.column}` : section.dek.column}`;
+  const withDb = <T>(fn: (db: Database) => Promise<T>) => withDatabase(url, fn);
+  const preview = userIds.length <= 5 ? userIds.join(", ") : `${userIds.slice(0, 3).join(", ")} and ${userIds.length - 3} more`;
+
+  const spec: ShredSpec = {
+    operation: OPERATION,
+    target: `${redactUrl(url)} ${users.table}.${users.nationalId}`,
+    journalTarget: { name: `${users.table}.${users.nationalId}`, kind: "database", layout: section.layout },
+    params: { name: users.table, userIds },
+    reason,
+    incident: input.incident,
+    summary: `Crypto-shred the fødselsnummer of ${userIds.length} user(s) (${preview}): destroy their DEKs in ${column}; AML tables kept`,
+
+    async preflight() {
+      const states = await withDb((db) => classifyUsers(db, section, userIds));
+      spec.states = states;
+      const count = (s: UserState) => [...states.values()].filter((v) => v === s).length;
+      const live = count("live");
+      const facts = [
+        `database: ${redactUrl(url)}, layout ${section.layout}, DEK in ${column}`,
+        `${userIds.length} user id(s): ${live} to erase, ${count("erased")} already erased, ${count("missing")} not found`,
+        `kept (AML, 5 years): ${section.amlTables.map((t) => `${t.table}.${t.userColumn}`).join(", ") || "no AML tables configured"}`,
+        section.legalHoldQuery ? "legal holds are checked per user at erasure time" : "no legal-hold query configured",
+        `backups keep the old values for ${ctx.policy.backupRetentionDays} days (backupRetentionDays)`,
+      ];
+      const unfinished = ctx.journal().verify().openIntents.some((e) => e.operation === OPERATION && e.params?.chunk !== undefined);
+      if (live === 0 && !unfinished) {
+        return { facts, noop: count("missing") === 0 ? "Already erased: nothing to do." : "Nothing to erase: every user is already erased or not found." };
+      }
+      return { facts };
+    },
+
+    async execute(request) {
+      const actor = await ctx.identity();
+      const progress = ctx.out.progress(`Erasing ${userIds.length} user(s)`);
+      const interrupt = interruptSignal();
+      try {
+        const summary = await withDb((db) =>
+          shredUsers(userIds, {
+            db,
+            section,
+            journal: ctx.journal(),
+            actor,
+            requestId: request.id,
+            reason: request.reason ?? reason,
+            incident: request.incident ?? undefined,
+            backupRetentionDays: ctx.policy.backupRetentionDays,
+            signal: interrupt.signal,
+            onProgress: (done, total) => progress.update(`Erasing: ${done}/${total} (${Math.round((100 * done) / total)}%)`),
+          }),
+        );
+        progress.done(`Processed ${summary.erased.length + summary.alreadyErased.length + summary.held.length + summary.notFound.length + summary.failed.length} of ${userIds.length} user(s)`);
+        return summary;
+      } catch (error) {
+        progress.fail("Erasure stopped");
+        throw error;
+      } finally {
+        interrupt.dispose();
+      }
+    },
+
+    async verify(summary) {
+      return verificationOf(summary, section);
+    },
+
+    async onFailure() {
+      return {
+        state: "every user is either fully erased (its chunk committed and is journalled) or untouched",
+        next: ["run the same shred-user command again: it journals what an interrupted chunk did and erases the rest"],
+      };
+    },
+
+    outcomeDetails(summary) {
+      return {
+        total: summary.total,
+        erased: summary.erased.length,
+        alreadyErased: summary.alreadyErased.length,
+        held: summary.held,
+        notFound: summary.notFound,
+        failed: summary.failed,
+        chunks: summary.chunks,
+        reconciledChunks: summary.reconciled,
+        interrupted: summary.interrupted,
+        backupsHoldUntil: summary.backupsHoldUntil,
+        backupRetentionDays: ctx.policy.backupRetentionDays,
+        durationMs: summary.durationMs,
+      };
+    },
+  };
+  return spec;
+}

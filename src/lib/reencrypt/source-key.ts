@@ -1,0 +1,131 @@
+// --reenable-source: KMS cannot ReEncrypt from a disabled key, yet the compromise procedure
+// disables the key (step 3) before re-encrypting (step 5). So the source key is enabled for the
+// re-encryption only and disabled again afterwards, also when the re-encryption fails or is
+// interrupted; each step is journalled, and a key left enabled (kill -9) is found in the journal
+// by `sourceKeysLeftEnabled` (for `status` and the next reencrypt preflight).
+import { DisableKeyCommand, EnableKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
+import { failure } from "../errors.js";
+import type { Actor, Journal, JournalEntry } from "../journal/journal.js";
+import { describeKeyId, pollUntil } from "../keys/kms.js";
+import type { KeyRef } from "./engine.js";
+
+export const ENABLE_SOURCE = "reencrypt-enable-source";
+export const DISABLE_SOURCE = "reencrypt-disable-source";
+
+export interface SourceKeyOptions {
+  kms: KMSClient;
+  key: KeyRef & { name: string; region: string };
+  journal: Pick<Journal, "append">;
+  actor: Actor;
+  requestId: string;
+  reason?: string | undefined;
+  incident?: string | undefined;
+  /** How long to wait until KMS reports the new state (it applies eventually on AWS). */
+  timeoutMs: number;
+}
+
+export interface SourceKeySteps {
+  enabledAt?: string;
+  disabledAt?: string;
+  disableError?: string;
+}
+
+/** Enable the source key, run fn, disable the key again whatever fn did. */
+export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: SourceKeySteps, fn: () => Promise<T>): Promise<T> {
+  await changeState(options, "enable");
+  steps.enabledAt = new Date().toISOString();
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+  try {
+    outcome = { ok: true, value: await fn() };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+  try {
+    await changeState(options, "disable");
+    steps.disabledAt = new Date().toISOString();
+  } catch (error) {
+    steps.disableError = (error as Error).message;
+    const base = outcome.ok ? "" : ` The re-encryption had failed as well: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
+    throw failure(`the source key ${options.key.name} (${options.key.keyId}) is LEFT ENABLED: disabling it again failed: ${(error as Error).message}.${base}`, {
+      code: "reencrypt.source-left-enabled",
+      hint: `Disable it now: dropkeys disable ${options.key.keyId} --reason "re-encryption finished" (or in the AWS console).`,
+      cause: error,
+    });
+  }
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
+
+async function changeState(options: SourceKeyOptions, action: "enable" | "disable"): Promise<void> {
+  const { key, journal } = options;
+  const operation = action === "enable" ? ENABLE_SOURCE : DISABLE_SOURCE;
+  const wanted = action === "enable" ? "Enabled" : "Disabled";
+  const target = { name: key.name, arn: key.arn, keyId: key.keyId, region: key.region, kind: "kms-key" };
+  const intent = journal.append({
+    type: "intent",
+    operation,
+    requestId: options.requestId,
+    target,
+    actor: options.actor,
+    reason: options.reason,
+    incident: options.incident,
+    params: { keyId: key.keyId, for: "reencrypt --reenable-source" },
+  });
+  try {
+    await options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId }));
+    const poll = await pollUntil(
+      async () => {
+        const state = (await describeKeyId(options.kms, key.keyId)).KeyState ?? "unknown";
+        return { done: state === wanted, value: state, status: state };
+      },
+      { timeoutMs: options.timeoutMs, initialDelayMs: 100, maxDelayMs: 5_000 },
+    );
+    if (!poll.done) throw failure(`${action === "enable" ? "EnableKey" : "DisableKey"} ${key.keyId}: KMS still reports ${poll.value}`, { code: "reencrypt.key-state" });
+    journal.append({
+      type: "outcome",
+      operation,
+      requestId: options.requestId,
+      intentSeq: intent.seq,
+      target,
+      actor: options.actor,
+      outcome: "succeeded",
+      verification: { method: "DescribeKey KeyState", result: "passed", detail: `KeyState ${poll.value}`, checkedAt: new Date().toISOString() },
+    });
+  } catch (error) {
+    journal.append({
+      type: "outcome",
+      operation,
+      requestId: options.requestId,
+      intentSeq: intent.seq,
+      target,
+      actor: options.actor,
+      outcome: "failed",
+      error: { code: (error as Error).name ?? "Error", message: (error as Error).message ?? String(error) },
+      state: action === "disable" ? `${key.keyId} may still be Enabled` : `${key.keyId} is still Disabled`,
+    });
+    throw error;
+  }
+}
+
+/**
+ * Source keys that reencrypt --reenable-source enabled and that were not disabled again since
+ * (the run was killed): newest enable per key without a later disable (by reencrypt or `disable`).
+ */
+export function sourceKeysLeftEnabled(entries: JournalEntry[]): { keyId: string; arn: string | undefined; since: string; requestId: string | undefined }[] {
+  const open = new Map<string, JournalEntry>();
+  const intents = new Map(entries.filter((e) => e.type === "intent").map((e) => [e.seq, e]));
+  for (const entry of entries) {
+    const keyId = String(entry.target?.keyId ?? "");
+    if (!keyId) continue;
+    const enabled = entry.operation === ENABLE_SOURCE && (entry.type === "intent" || entry.outcome === "succeeded");
+    // An enable intent counts at once: the process may have died after EnableKey, before its outcome.
+    if (enabled && entry.type === "intent") open.set(keyId, entry);
+    else if (entry.operation === ENABLE_SOURCE && entry.type === "outcome" && entry.outcome === "failed") {
+      const intent = entry.intentSeq !== undefined ? intents.get(entry.intentSeq) : undefined;
+      if (intent && open.get(keyId) === intent) open.delete(keyId);
+    } else if ((entry.operation === DISABLE_SOURCE || entry.operation === "disable") && entry.type === "outcome" && entry.outcome === "succeeded") {
+      open.delete(keyId);
+    }
+  }
+  return [...open.entries()].map(([keyId, e]) => ({ keyId, arn: e.target?.arn, since: e.time, requestId: e.requestId }));
+}
