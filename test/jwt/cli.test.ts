@@ -395,3 +395,39 @@ for (const engine of ["sqlite", "postgres"] as const) {
     });
   });
 }
+
+describe("emergency rotation: flags and failures", () => {
+  it("checks its flags before anyone is asked to approve (exit 2)", async () => {
+    const url = freshSqliteUrl();
+    await seedSessions(url);
+    const s = await setup({ database: { url } });
+    const e = ["rotate-jwt", "--emergency", "--incident", "INC-1", "--dry-run"];
+    expect((await s.cli([...e, "--overlap", "10m"])).stderr).toContain("too long for an emergency rotation");
+    expect((await s.cli([...e, "--overlap", "10m"])).code).toBe(2);
+    const five = await s.cli([...e, "--overlap", "5m", "--json"]);
+    expect(five.code, five.stderr).toBe(0);
+    expect(JSON.parse(five.stdout).request.params).toMatchObject({ emergency: true, overlapMs: 300_000 });
+    expect((await s.cli([...e, "--report", "sessions.txt"])).code).toBe(2);
+    expect((await s.cli(["rotate-jwt", "--report", "sessions.csv", "--dry-run"])).code).toBe(2);
+    expect((await s.cli(["rotate-jwt", "--finish", "--emergency"])).code).toBe(2);
+    expect((await s.cli([...e, "--compromised-since", "yesterday-ish"])).code).toBe(2);
+  });
+
+  it("when the sessions cannot be revoked: exit 1, the secret is rotated, the output says the sessions were NOT revoked and how to do it", async () => {
+    const url = freshSqliteUrl();
+    await seedSessions(url);
+    const s = await setup({ database: { url, sessionRevocation: "UPDATE no_such_table SET revoked = 1" } });
+    const compromised = holder(await labels(s.name), "AWSCURRENT")!;
+    const r = await s.approved(["rotate-jwt", "--emergency", "--incident", "INC-2", "--reason", "leak"]);
+    expect(r.code).toBe(1);
+    const now = await labels(s.name);
+    const current = holder(now, "AWSCURRENT")!;
+    expect(now).toEqual({ [compromised]: [], [current]: ["AWSCURRENT"] });
+    expect(r.stderr).toContain("nothing was revoked");
+    expect(r.stderr).toContain(`is rotated: new version ${current} is AWSCURRENT, old version ${compromised} no longer verifies`);
+    expect(r.stderr).toContain("sessions NOT revoked");
+    expect(r.stderr).toContain("revoke every session by hand (nothing was revoked), in the Drop database: UPDATE no_such_table SET revoked = 1");
+    expect(await revokedFlags(url)).toEqual({ "s-active-1": 0, "s-active-2": 0, "s-old": 0, "s-revoked": 1 });
+    await expectNoLeak(s);
+  });
+});

@@ -270,7 +270,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     },
 
     async onFailure(error) {
-      return failureReport(await readState(sm, target.name).catch(() => undefined), progress, error, params, deployCommand);
+      return failureReport(await readState(sm, target.name).catch(() => undefined), progress, error, params, deployCommand, statements.revoke);
     },
 
     outcomeDetails(result) {
@@ -298,6 +298,7 @@ function failureReport(
   error: unknown,
   params: RotateJwtParams,
   deployCommand: string | undefined,
+  revokeStatement: string,
 ): { state: string; next: string[] } {
   const labels = state ? describeLabels(state) : "could not be read";
   const r = progress.rotation;
@@ -314,7 +315,7 @@ function failureReport(
   const rotated = `${params.name} is rotated: new version ${r.newVersion} is AWSCURRENT, ${overlap} (${labels})`;
   const next: string[] = [];
   if (params.emergency && progress.sessionsRevoked === undefined) {
-    next.push(`revoke the sessions by hand (nothing was revoked): run the policy's revocation statement in the Drop database`);
+    next.push(`revoke every session by hand (nothing was revoked), in the Drop database: ${revokeStatement}`);
   }
   if (params.emergency && progress.sessionsRevoked !== undefined && params.report) next.push(`the session report was not written: list the sessions active since ${params.compromisedSince} by hand`);
   if (deployCommand && (!progress.deploy || !progress.deploy.ok)) next.push(`fix and run the deploy command yourself: ${deployCommand}`);
