@@ -91,13 +91,9 @@ export async function checkCoverage(cloudtrail: (region: string) => CloudTrailCl
     try {
       trails = (await cloudtrail(region).send(new DescribeTrailsCommand({ includeShadowTrails: true }))).trailList ?? [];
     } catch (error) {
-      out.regions.push({
-        region,
-        kmsReads: null,
-        kmsWrites: null,
-        trails: [],
-        message: `${region}: cannot read the trails (${awsErrorName(error) ?? "error"}: ${(error as Error).message.split("\n")[0]}); whether KMS events are recorded is unknown`,
-      });
+      const message = `${region}: cannot read the trails (${awsErrorName(error) ?? "error"}: ${(error as Error).message.split("\n")[0]}); whether KMS events are recorded is unknown`;
+      out.regions.push({ region, kmsReads: null, kmsWrites: null, trails: [], message });
+      out.gaps.push(message);
       continue;
     }
     const covered: TrailCoverage[] = [];
