@@ -5,13 +5,12 @@ import type { GlobalOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode, usageError } from "../errors.js";
-import { incidentReport } from "../incident/incident.js";
 import { runOperation } from "../operation.js";
 import { readRequestFile } from "../approvals/request.js";
-import { build, paramsFromFlags, readParams, type RotateJwtResult } from "../ops/rotate-jwt.js";
-import { renderOperation } from "../render-operation.js";
+import { build, paramsFromFlags, readParams } from "../ops/rotate-jwt.js";
 import { resolveEntry } from "../targets.js";
 import { formatLocal } from "../time.js";
+import { FINISH_COMMAND, renderRotateJwt } from "./render.js";
 import { applyFinish, planFinish, requireState, type FinishPlan, type FinishResult, type RotationStep } from "./rotation.js";
 
 export interface RotateJwtOptions extends GlobalOptions {
@@ -29,11 +28,9 @@ export interface RotateJwtOptions extends GlobalOptions {
   approval: string[];
 }
 
-export const FINISH_COMMAND = "dropkeys rotate-jwt --finish";
-
 export async function runRotateJwt(name: string | undefined, options: RotateJwtOptions): Promise<void> {
   const ctx = await createContext(options);
-  const secret = name ?? ctx.policy.jwt.secret;
+  let secret = name ?? ctx.policy.jwt.secret;
   if (options.finish) {
     const extra = (["emergency", "overlap", "compromisedSince", "detectedAt", "report", "requestOut", "request"] as const).filter((k) => options[k]);
     if (extra.length || options.dryRun || options.approval.length) {
@@ -46,6 +43,7 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
   }
   // --request FILE runs the approved request as written (its defaults were resolved when it was made).
   const request = options.request ? readRequestFile(options.request) : undefined;
+  if (request && typeof request.params.name === "string") secret = request.params.name;
   const params = request ? readParams(ctx, { name: secret, params: request.params }) : await paramsFromFlags(ctx, secret, options);
   const reason = request ? (request.reason ?? undefined) : options.reason;
   const incident = request ? (request.incident ?? undefined) : options.incident;
@@ -56,55 +54,7 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
     requestFile: options.request,
     approvalFiles: options.approval,
   });
-  const c = ctx.out.color;
-  renderOperation<RotateJwtResult>(ctx, outcome, {
-    command: "dropkeys rotate-jwt",
-    done: (r) => [
-      c.green(`${params.emergency ? "EMERGENCY rotation of" : "Rotated"} ${secret}: version ${r.newVersion} is AWSCURRENT${r.reused ? " (this request's own version, reused)" : ""}`),
-      `  Tested: ${r.test.detail}`,
-      ...r.recovered.map((line) => c.yellow(`  Recovered: ${line}`)),
-      r.previousRetired
-        ? `  Old version ${r.oldVersion} no longer verifies (AWSPREVIOUS removed)`
-        : `  Old version ${r.oldVersion} keeps verifying (AWSPREVIOUS) until ${r.overlapEnds ? formatLocal(r.overlapEnds) : "-"}`,
-      ...(r.sessions ? [`  Sessions revoked: ${r.sessions.revoked} (${r.sessions.database}, one transaction)`] : []),
-      ...(r.sessions?.report ? [`  Sessions active during the compromise window: ${r.sessions.reported}, written to ${r.sessions.report}`] : []),
-      ...(r.deploy ? [`  Deploy command: exit ${r.deploy.exitCode}`] : []),
-    ],
-    json: (r) => ({
-      secret,
-      oldVersion: r.oldVersion,
-      newVersion: r.newVersion,
-      reused: r.reused,
-      recovered: r.recovered,
-      overlapEnds: r.overlapEnds?.toISOString() ?? null,
-      previousRetired: r.previousRetired,
-      ...(r.sessions ? { sessions: r.sessions } : {}),
-      ...(r.deploy ? { deploy: { command: r.deploy.command, exitCode: r.deploy.exitCode } } : {}),
-      ...(params.emergency && incident ? { incident: incidentSummary(ctx, incident) } : {}),
-    }),
-    next: (r) => {
-      const next: string[] = [];
-      if (!r.deploy) next.push("deploy the application so every instance reads the new value (no jwt.deployCommand in the policy)");
-      if (params.emergency && incident) {
-        const summary = incidentSummary(ctx, incident);
-        for (const step of summary.remaining) next.push(`incident ${incident}, step ${step}`);
-        for (const d of summary.deadlines) next.push(`${d.name}: due ${formatLocal(new Date(d.due))}`);
-      }
-      // The output ends with when the overlap ends and the command that finishes the rotation.
-      if (r.overlapEnds) next.push(`the overlap ends ${formatLocal(r.overlapEnds)}; then run: ${FINISH_COMMAND} (safe from cron: until then it prints the time left)`);
-      return next;
-    },
-  });
-}
-
-/** The incident's remaining checklist steps and open deadlines, from the journal (POLICY.md §5). */
-function incidentSummary(ctx: Context, id: string): { remaining: string[]; deadlines: { name: string; due: string }[] } {
-  const report = incidentReport(ctx.journal().entries(), id);
-  if (!report) return { remaining: [], deadlines: [] };
-  return {
-    remaining: report.checklist.filter((s) => !s.done).map((s) => `${s.step}: ${s.title}`),
-    deadlines: report.deadlines.filter((d) => !d.done).map((d) => ({ name: d.name, due: d.due })),
-  };
+  renderRotateJwt(ctx, outcome, { name: secret, params, incident });
 }
 
 // ---------------------------------------------------------------- --finish

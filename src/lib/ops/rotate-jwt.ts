@@ -20,8 +20,9 @@ import {
   type RotationStep,
 } from "../jwt/rotation.js";
 import { describeLabels, phaseOf, readState, type SecretState } from "../jwt/secret-state.js";
+import { renderRotateJwt } from "../jwt/render.js";
 import { reportFormat, revokeSessions, sessionStatements, writeSessionReport } from "../jwt/sessions.js";
-import type { OperationSpec } from "../operation.js";
+import type { OperationResult, OperationSpec } from "../operation.js";
 import type { Policy } from "../policy/schema.js";
 import { resolveEntry } from "../targets.js";
 import { formatLocal, parseTimeArg } from "../time.js";
@@ -323,4 +324,9 @@ function failureReport(
   const sessions = progress.sessionsRevoked !== undefined ? `; ${progress.sessionsRevoked} session(s) revoked` : params.emergency ? "; sessions NOT revoked" : "";
   const deploy = progress.deploy ? `; the deploy command failed (exit ${progress.deploy.exitCode ?? progress.deploy.signal ?? "not started"})` : "";
   return { state: `${rotated}${sessions}${deploy}`, next };
+}
+
+/** The operation's own report, for `dropkeys apply` (see OperationModule). */
+export function render(ctx: Context, outcome: OperationResult<RotateJwtResult>, input: OperationInput): void {
+  renderRotateJwt(ctx, outcome, { name: input.name, params: { emergency: input.params.emergency === true }, incident: input.incident });
 }
