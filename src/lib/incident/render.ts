@@ -48,7 +48,12 @@ export function timelineTable(ctx: Context, report: IncidentReport): string {
     r.target ?? "",
     r.actor,
     r.approvals.join(", "),
-    r.detail ?? "",
+    clip(r.detail ?? "", 140),
   ]);
   return table(["SEQ", "TIME", "TYPE", "OPERATION", "TARGET", "WHO", "APPROVED BY", "DETAIL"], rows);
+}
+
+/** The full text is in --json and the journal; a table cell stays readable. */
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -32,6 +32,11 @@ export function resolveIncident(ctx: Context, input: OperationInput, detectedAt:
   return incident;
 }
 
+function incidentDetectedAt(ctx: Context, incident: string): string | undefined {
+  const found = ctx.journal().entries().find((e) => e.incident === incident && typeof e.params?.detectedAt === "string");
+  return found?.params?.detectedAt as string | undefined;
+}
+
 export function detectedAtParam(value: unknown): string {
   if (value === undefined) return new Date().toISOString();
   const date = typeof value === "string" ? new Date(value) : undefined;
@@ -42,7 +47,8 @@ export function detectedAtParam(value: unknown): string {
 export async function build(ctx: Context, input: OperationInput): Promise<OperationSpec<DisableResult>> {
   const reason = requireReason(input, "disable");
   const target = resolveKmsEntry(ctx, input.name);
-  const detectedAt = detectedAtParam(input.params.detectedAt);
+  // A disable under an existing incident keeps that incident's detection time, so its deadlines hold.
+  const detectedAt = detectedAtParam(input.params.detectedAt ?? (input.incident ? incidentDetectedAt(ctx, input.incident) : undefined));
   if (new Date(detectedAt).getTime() > Date.now() + 60_000) throw usageError("--detected-at is in the future");
   const incident = resolveIncident(ctx, input, new Date(detectedAt));
   const key = await requireKey(ctx, target);

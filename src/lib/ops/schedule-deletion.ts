@@ -235,6 +235,8 @@ async function lastDecrypt(ctx: Context, region: string, arn: string): Promise<s
     if (decrypt?.EventTime) return `Last ${decrypt.EventName} seen by CloudTrail: ${formatLocal(decrypt.EventTime)} by ${decrypt.Username ?? "unknown"}`;
     return `CloudTrail shows no Decrypt with this key among its ${out.Events?.length ?? 0} most recent events (90 days at most)`;
   } catch (error) {
-    return `Last decrypt: unknown (CloudTrail LookupEvents not reachable: ${awsErrorName(error) ?? "error"})`;
+    const name = awsErrorName(error) ?? "error";
+    // An endpoint without LookupEvents (an emulator, a proxy) answers with something that is not JSON.
+    return `Last decrypt: unknown (CloudTrail LookupEvents ${name === "SyntaxError" ? "is not available at this endpoint" : `failed: ${name}`})`;
   }
 }
