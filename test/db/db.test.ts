@@ -45,6 +45,7 @@ describe("policy database section", () => {
   it("fills defaults, requires dek for layout separate, orders reencrypt tables L4 first", () => {
     const d = databaseSchema.parse({});
     expect(d.users).toEqual({ table: "users", id: "id", nationalId: "national_id" });
+    expect(d.shredBatchSize).toBe(500);
     expect(d.sessionRevocation).toBe("UPDATE sessions SET revoked = 1 WHERE revoked = 0");
     expect(databaseSchema.safeParse({ layout: "separate" }).success).toBe(false);
     expect(databaseSchema.safeParse({ users: { table: "users; DROP TABLE x" } }).success).toBe(false);

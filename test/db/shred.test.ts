@@ -156,3 +156,34 @@ describe("AML verification catches a cascade", () => {
     }
   });
 });
+
+describe("a run that dies between a chunk's commit and its outcome entry", () => {
+  it("leaves the chunk erased and announced; the next run journals its outcome from the database and finishes", async () => {
+    const db = await openDatabase(freshSqliteUrl(), { create: true });
+    try {
+      await seedDropDatabase(db, { layout: "combined", kms, keyId, users: 6, createSchema: true, dataKeys: 1 });
+      const journal = new Journal(mkdtempSync(path.join(tmpdir(), "dropkeys-shred-")));
+      const section = dropSection("combined");
+      const base = { db, section, journal, actor: testActor, backupRetentionDays: 35, chunkSize: 2 };
+      const ids = ["1", "2", "3", "4", "5", "6"];
+      await expect(
+        shredUsers(ids, { ...base, requestId: "req-dies", afterCommit: (chunk) => {
+          if (chunk === 2) throw new Error("process died");
+        } }),
+      ).rejects.toThrow("process died");
+      const open = journal.verify().openIntents;
+      expect(open.map((e) => e.params?.userIds)).toEqual([["3", "4"]]);
+      expect([...(await classifyUsers(db, section, ids)).values()]).toEqual(["erased", "erased", "erased", "erased", "live", "live"]);
+
+      const summary = await shredUsers(ids, { ...base, requestId: "req-rerun" });
+      expect(summary.reconciled).toBe(1);
+      expect(summary.alreadyErased).toEqual(["1", "2", "3", "4"]);
+      expect(summary.erased).toEqual(["5", "6"]);
+      const closing = journal.entries().find((e) => e.type === "outcome" && e.intentSeq === open[0]!.seq);
+      expect(closing).toMatchObject({ outcome: "interrupted", details: { erased: ["3", "4"], untouched: [] } });
+      expect(journal.verify()).toMatchObject({ ok: true, openIntents: [] });
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -78,6 +78,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<ShredS
             reason: request.reason ?? reason,
             incident: request.incident ?? undefined,
             backupRetentionDays: ctx.policy.backupRetentionDays,
+            chunkSize: section.shredBatchSize,
             signal: interrupt.signal,
             onProgress: (done, total) => progress.update(`Erasing: ${done}/${total} (${Math.round((100 * done) / total)}%)`),
           }),

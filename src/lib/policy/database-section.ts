@@ -62,6 +62,8 @@ export const databaseSchema = z
     legalHoldQuery: z.string().min(1).optional(),
     /** The statement rotate-jwt --emergency runs to revoke every session. */
     sessionRevocation: z.string().min(1).default(DEFAULT_SESSION_REVOCATION),
+    /** Users per shred-user transaction and journal intent/outcome pair (the journal fsyncs each entry). */
+    shredBatchSize: z.number().int().min(1).max(10_000).default(500),
     /** What reencrypt rewraps, in priority order (L4 first); default: the users mapping. */
     reencrypt: z.array(reencryptTableSchema).optional(),
   })
