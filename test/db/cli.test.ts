@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { CreateAliasCommand, DescribeKeyCommand, DisableKeyCommand } from "@aws-sdk/client-kms";
+import { CreateAliasCommand, DecryptCommand, DescribeKeyCommand, DisableKeyCommand, EnableKeyCommand } from "@aws-sdk/client-kms";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/lib/db/index.js";
 import { dropDatabaseSection, seedDropDatabase, type Seeded } from "../../src/lib/envelope/seed.js";
@@ -251,11 +251,14 @@ describe("dropkeys reencrypt", () => {
     expect(outcome).toMatchObject({ outcome: "succeeded", details: { rewrapped: 40, scanned: 40, wrappedDekBytes: 96, concurrency: 4 }, verification: { result: "passed" } });
     expect(String((outcome.verification as Record<string, unknown>).detail)).toMatch(/20 of 20 sampled rows decrypted under the new key; source key .* is Disabled again/);
     expect(typeof (outcome.details as Record<string, unknown>).durationMs).toBe("number");
+    const [row] = await db.query<{ wrapped_dek: string }>("SELECT wrapped_dek FROM user_deks WHERE user_id = 17");
+    const out = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(row!.wrapped_dek, "base64"), KeyId: newKey.arn }));
+    expect(out.KeyId).toBe(newKey.arn);
   });
 
   it("a rerun finds everything under the new key already (the CISO alone during an incident, source enabled)", async () => {
     // With the source key enabled, the emergency rule applies: CISO alone.
-    await kms.send(new (await import("@aws-sdk/client-kms")).EnableKeyCommand({ KeyId: oldKey.keyId }));
+    await kms.send(new EnableKeyCommand({ KeyId: oldKey.keyId }));
     const requestFile = path.join(w.dir, "reenc-req.json");
     const args = ["reencrypt", "--from", oldName, "--to", newName, "--reason", "INC step 5 check", "--incident", `INC-T-${s}`];
     expect((await w.cli([...args, "--request-out", requestFile])).code).toBe(0);
