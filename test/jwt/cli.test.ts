@@ -42,7 +42,7 @@ interface Setup {
   journalDir: string;
   outputs: CliResult[];
   cli(args: string[]): Promise<CliResult>;
-  approved(args: string[]): Promise<CliResult>;
+  approved(args: string[], runArgs?: string[]): Promise<CliResult>;
   /** Through `dropkeys apply` (the operation rebuilt from the request alone). */
   applied(args: string[]): Promise<CliResult>;
 }
@@ -77,13 +77,13 @@ async function setup(options: { jwt?: Record<string, unknown>; database?: Record
       outputs.push(r);
       return r;
     },
-    async approved(args) {
+    async approved(args, runArgs = []) {
       // As a runbook does it: --request-out, the approver signs, the same command runs the request.
       const requestFile = path.join(mkdtempSync(path.join(work, "req-")), "request.json");
       const requested = await runCli([...args, ...g, "--request-out", requestFile], { env: cliAwsEnv, cwd: work });
       outputs.push(requested);
       if (requested.code !== 0) return requested;
-      const r = await runCli(["rotate-jwt", "--request", requestFile, "--approval", signRequest(requestFile, alem), ...g], { env: cliAwsEnv, cwd: work });
+      const r = await runCli(["rotate-jwt", "--request", requestFile, "--approval", signRequest(requestFile, alem), ...runArgs, ...g], { env: cliAwsEnv, cwd: work });
       outputs.push(r);
       return r;
     },
@@ -226,6 +226,16 @@ describe("scheduled rotation and --finish", () => {
     const version = holder(await labels(ok.name), "AWSCURRENT")!;
     expect(r.stdout).toContain(`rolling deploy of ${ok.name} to ${version}`);
     await expectNoLeak(ok);
+
+    // Under --json, stdout is one JSON document: the deploy command's output goes to stderr.
+    const json = await setup({ jwt: { deployCommand: "echo deploy output" } });
+    const j = await json.approved(["rotate-jwt", "--reason", "quarterly"], ["--json"]);
+    expect(j.code, j.stderr).toBe(0);
+    const doc = JSON.parse(j.stdout) as { status: string; newVersion: string; overlapEnds: string; deploy: { exitCode: number }; next: string[] };
+    expect(doc).toMatchObject({ status: "done", newVersion: holder(await labels(json.name), "AWSCURRENT"), deploy: { exitCode: 0 } });
+    expect(doc.next.at(-1)).toContain("dropkeys rotate-jwt --finish");
+    expect(j.stderr).toContain("deploy output");
+    await expectNoLeak(json);
 
     const bad = await setup({ jwt: { deployCommand: "echo deploy starting; exit 3" } });
     const before = holder(await labels(bad.name), "AWSCURRENT")!;
