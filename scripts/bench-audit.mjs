@@ -1,12 +1,17 @@
-// A synthetic CloudTrail archive in the real delivery format, for `bench-audit.mjs` (and handy by
-// hand): AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz,
+// Benchmark of `dropkeys audit-decrypts` on a local archive against zcat | jq (bottom of this file),
+// and the synthetic CloudTrail archive it reads (also used by the drill), in the real delivery format: AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz,
 // each file `{"Records":[...]}` of compact records with the fields and key order CloudTrail writes.
 // The mix: about a third KMS (Decrypt, GenerateDataKey, Encrypt, a few failures and key
 // management), the rest S3 data events, STS, EC2, Secrets Manager, Lambda, DynamoDB, CloudWatch Logs.
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export const ACCOUNT = "111122223333";
 export const REGIONS = ["eu-north-1", "eu-west-1"];
@@ -24,10 +29,13 @@ const AGENTS = [
   "s3.amazonaws.com",
 ];
 
+// mulberry32: a seeded generator, so every run writes the same mix.
 let seed = 42;
 const rand = () => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return seed / 0x7fffffff;
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const pick = (xs) => xs[Math.floor(rand() * xs.length)];
 
@@ -188,3 +196,94 @@ export function generateArchive(dir, { targetBytes, fileBytes = 2_000_000, end =
   }
   return stats;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark (`npm run bench`): dropkeys audit-decrypts on the local archive against
+// `zcat FILES | jq -c '.Records[] | select(.eventSource == "kms.amazonaws.com")'`, alternately,
+// best of BENCH_AUDIT_RUNS (default 2) each. Goals: >= 3x jq's throughput, peak RSS < 250 MB.
+// BENCH_AUDIT_MB sets the archive size (default 1100 MB uncompressed, i.e. at least 1 GB).
+
+function haveJq() {
+  return spawnSync("sh", ["-c", "command -v jq"], { encoding: "utf8" }).status === 0;
+}
+
+function ensureJq() {
+  if (haveJq()) return;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
+    console.log("jq is missing: apt-get install -y jq");
+    spawnSync("apt-get", ["install", "-y", "jq"], { stdio: "inherit" });
+  }
+  if (!haveJq()) {
+    console.error("bench-audit: jq is not installed and could not be installed; install it (apt-get install jq) to measure the baseline.");
+    process.exit(1);
+  }
+}
+
+function runDropkeys(dir, policy, journal) {
+  const bin = path.join(root, "bin", "dropkeys");
+  const args = [bin, "audit-decrypts", "--source", dir, "--all-keys", "--since", "30d", "--json", "--no-coverage", "--fail-on", "none", "--policy", policy, "--journal", journal, "--endpoint-url", "http://127.0.0.1:9"];
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench", AWS_MAX_ATTEMPTS: "1", AWS_EC2_METADATA_DISABLED: "true", CI: "true" };
+  const useTime = existsSync("/usr/bin/time");
+  const started = process.hrtime.bigint();
+  const r = useTime
+    ? spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, ...args], { env, encoding: "utf8", maxBuffer: 256 << 20 })
+    : spawnSync(process.execPath, args, { env, encoding: "utf8", maxBuffer: 256 << 20 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) throw new Error(`dropkeys exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const doc = JSON.parse(r.stdout);
+  const timeRss = useTime ? Number(r.stderr.trim().split("\n").pop()) / 1024 : undefined;
+  return { seconds, events: doc.read.kmsEvents, bytes: doc.read.bytes, rssMb: Math.max(timeRss ?? 0, doc.performance.peakRssMb), workers: doc.performance.workers };
+}
+
+function runJq(files) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync("sh", ["-c", `zcat "$@" | jq -c '.Records[] | select(.eventSource == "kms.amazonaws.com")' | wc -l`, "sh", ...files], { encoding: "utf8", maxBuffer: 1 << 20 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) throw new Error(`zcat | jq failed: ${r.stderr}`);
+  return { seconds, events: Number(r.stdout.trim()) };
+}
+
+async function main() {
+  ensureJq();
+  const targetMb = Number(process.env.BENCH_AUDIT_MB ?? 1100);
+  const runs = Math.max(1, Number(process.env.BENCH_AUDIT_RUNS ?? 2));
+  const work = mkdtempSync(path.join(tmpdir(), "dropkeys-bench-audit-"));
+  try {
+    const archive = path.join(work, "archive");
+    const t0 = Date.now();
+    const stats = generateArchive(archive, { targetBytes: targetMb * 1e6, end: new Date(Date.now() - 3_600_000) });
+    console.log(
+      `audit-decrypts: synthetic CloudTrail archive of ${stats.files.length} files, ${(stats.bytes / 1e6).toFixed(0)} MB uncompressed (${(stats.compressedBytes / 1e6).toFixed(0)} MB gzip), ` +
+        `${stats.records} records, ${stats.kmsRecords} KMS; written in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    // No KMS key in the inventory: --all-keys needs no key resolution, so only parsing is measured.
+    const policy = path.join(work, "bench.policy.yaml");
+    writeFileSync(policy, "version: 1\ninventory:\n  - { name: BENCH_SECRET, kind: secret, rotation: annual }\n");
+    const journal = path.join(work, "legal");
+    const dk = [];
+    const jq = [];
+    for (let i = 0; i < runs; i++) {
+      dk.push(runDropkeys(archive, policy, journal));
+      jq.push(runJq(stats.files));
+    }
+    const best = (xs) => xs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const d = best(dk);
+    const j = best(jq);
+    if (d.events !== stats.kmsRecords || j.events !== stats.kmsRecords) {
+      console.log(`!! event counts differ: generated ${stats.kmsRecords} KMS records, dropkeys read ${d.events}, jq printed ${j.events}`);
+      process.exitCode = 1;
+    }
+    const mb = stats.bytes / 1e6;
+    const rss = Math.max(...dk.map((x) => x.rssMb));
+    const ratio = j.seconds / d.seconds;
+    console.log(`  (best of ${runs} alternating runs each; ${d.workers} parser thread${d.workers === 1 ? "" : "s"}; ${availableParallelism()} cores)`);
+    console.log(`  zcat | jq         ${j.seconds.toFixed(2).padStart(7)} s  ${(j.events / j.seconds).toFixed(0).padStart(8)} events/s  ${(mb / j.seconds).toFixed(1).padStart(7)} MB/s`);
+    console.log(`  dropkeys audit    ${d.seconds.toFixed(2).padStart(7)} s  ${(d.events / d.seconds).toFixed(0).padStart(8)} events/s  ${(mb / d.seconds).toFixed(1).padStart(7)} MB/s`);
+    console.log(`  ratio ${ratio.toFixed(2)}x jq (goal >= 3)   peak RSS ${rss.toFixed(0)} MB (goal < 250)   ${ratio >= 3 && rss < 250 ? "goals met" : "GOAL MISSED"}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();

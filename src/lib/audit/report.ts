@@ -45,6 +45,7 @@ export function shortPrincipal(principal: string): string {
   return m ? `${m[1]}:${m[2]}` : principal;
 }
 
+const HUMAN_EVIDENCE = 5;
 const local = (iso: string | undefined) => (iso ? formatLocal(new Date(iso)) : "-");
 
 export function severityColour(c: ChalkInstance, s: Severity): (text: string) => string {
@@ -104,8 +105,9 @@ export function renderHuman(report: AuditReport, c: ChalkInstance): string {
       const colour = severityColour(c, f.severity);
       const span = f.first === f.last ? local(f.first) : `${local(f.first)} .. ${local(f.last)}`;
       lines.push(`  ${colour(f.severity.toUpperCase().padEnd(8))} rule ${f.rule}  ${f.message}`);
-      lines.push(c.dim(`           ${f.key}, ${shortPrincipal(f.principal)}, ${span}`));
-      lines.push(c.dim(`           events: ${f.evidence.join(" ")}${f.evidenceTotal > f.evidence.length ? ` (+${f.evidenceTotal - f.evidence.length} more)` : ""}`));
+      // The message names key and principal; the evidence line stays short (--json has up to 50 ids).
+      const shown = f.evidence.slice(0, HUMAN_EVIDENCE);
+      lines.push(c.dim(`           ${span}; events: ${shown.join(" ")}${f.evidenceTotal > shown.length ? ` (+${f.evidenceTotal - shown.length} more)` : ""}`));
     }
   }
   if (report.skippedTotal) lines.push(c.yellow(`Skipped input: ${report.skippedTotal} (see the warnings above).`));
