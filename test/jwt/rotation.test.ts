@@ -221,6 +221,16 @@ describe("crash recovery", () => {
     expect((await tags(s.name))[TAG_OVERLAP_ENDS]).toBe(result.overlapEnds!.toISOString());
   });
 
+  it("the same request run again after it completed (a crash before its outcome) changes nothing", async () => {
+    const s = await newSecret();
+    const token = versionTokenFor(`q-${suffix()}`);
+    const first = await rotate({ sm, secretId: s.name, token, emergency: false, overlapMs: 60_000 });
+    const before = await labels(s.name);
+    const again = await rotate({ sm, secretId: s.name, token, emergency: false, overlapMs: 60_000 });
+    expect(again).toMatchObject({ reused: true, newVersion: token, oldVersion: s.version, overlapEnds: first.overlapEnds });
+    expect(await labels(s.name)).toEqual(before);
+  });
+
   it("an emergency rotation completes a half-promoted version, then rotates past it", async () => {
     const s = await newSecret();
     const first = versionTokenFor(`k-${suffix()}`);

@@ -157,7 +157,8 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
   const statements = sessionStatements(ctx.policy);
   const deployCommand = ctx.policy.jwt.deployCommand;
   const journalTarget = { name: target.name, arn: initial.arn, region: target.region, kind: "secret" };
-  const window = params.compromisedSince ? { since: new Date(params.compromisedSince), until: new Date() } : undefined;
+  // The window ends when the sessions are revoked (approval may take a while): set in execute().
+  const since = params.compromisedSince ? new Date(params.compromisedSince) : undefined;
   // What execute() got done, for the failure report.
   const progress: { rotation?: RotationResult; sessionsRevoked?: number; deploy?: DeployResult } = {};
 
@@ -186,7 +187,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
           params.overlapMs ? `The old value keeps verifying ${formatDuration(params.overlapMs)} (emergency overlap), then --finish retires it` : "The old value stops verifying at once (AWSPREVIOUS removed)",
           `Every session is revoked in ${redactUrl(dbUrl!)} with: ${statements.revoke}`,
         );
-        if (window) facts.push(`Compromise window: since ${formatLocal(window.since)}${params.report ? `; sessions active in it go to ${params.report}` : ""}`);
+        if (since) facts.push(`Compromise window: since ${formatLocal(since)}${params.report ? `; sessions active in it go to ${params.report}` : ""}`);
         const db = await openDatabase(dbUrl!);
         await db.close();
       } else {
@@ -218,6 +219,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
 
       if (params.emergency) {
         const db = await openDatabase(dbUrl!);
+        const window = since ? { since, until: new Date() } : undefined;
         try {
           const revoked = await revokeSessions(db, statements, params.report ? window : undefined);
           progress.sessionsRevoked = revoked.revoked;
