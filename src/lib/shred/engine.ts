@@ -128,11 +128,7 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
     const erasedAt = now().toISOString();
     let results: UserResult[];
     try {
-      results = await options.db.transaction(async (tx) => {
-        const out: UserResult[] = [];
-        for (const id of userIds) out.push(await shredOne(tx, sql, id, erasedAt));
-        return out;
-      });
+      results = await options.db.transaction((tx) => shredChunk(tx, sql, userIds, erasedAt));
     } catch (error) {
       // The chunk's transaction did not commit: every user of it is untouched.
       const message = errorMessage(error);
@@ -157,6 +153,85 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
   }
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/**
+ * A chunk inside its transaction. Fast path: a few set-based statements for the whole chunk
+ * (state, AML counts, destroy, re-read, counts again) plus the legal-hold query per user; that
+ * keeps round trips to PostgreSQL low. Anything unexpected (a verification that fails, an id the
+ * database rejects) rolls the fast path back and redoes the chunk user by user, each in its own
+ * savepoint, so only the culprit fails.
+ */
+async function shredChunk(tx: Database, sql: ShredSql, ids: string[], erasedAt: string): Promise<UserResult[]> {
+  try {
+    return await tx.transaction((sp) => shredChunkFast(sp, sql, ids, erasedAt));
+  } catch {
+    const out: UserResult[] = [];
+    for (const id of ids) out.push(await shredOne(tx, sql, id, erasedAt));
+    return out;
+  }
+}
+
+async function shredChunkFast(db: Database, sql: ShredSql, ids: string[], erasedAt: string): Promise<UserResult[]> {
+  const results = new Map<string, UserResult>();
+  const states = await statesOf(db, sql, ids);
+  const live: string[] = [];
+  for (const id of ids) {
+    const state = states.get(id);
+    if (state === "erased") results.set(id, { id, status: "already-erased" });
+    else if (state === "live") live.push(id);
+    // Not matched by the IN list: maybe the database spells the id differently ("05" and 5).
+    else results.set(id, await shredOne(db, sql, id, erasedAt));
+  }
+  const toErase: string[] = [];
+  for (const id of live) {
+    const holds = sql.legalHold ? await db.query(sql.legalHold, Array(sql.legalHoldParams).fill(id)) : [];
+    if (holds.length > 0) results.set(id, { id, status: "held", reason: holdReason(holds[0]!) });
+    else toErase.push(id);
+  }
+  if (toErase.length > 0) {
+    const before = await amlCountsOf(db, sql, toErase);
+    for (const group of groups(toErase)) {
+      for (const statement of sql.destroyMany(group.length)) await db.execute(statement.sql, statement.params(group, erasedAt));
+    }
+    const after = await statesOf(db, sql, toErase);
+    const countsAfter = await amlCountsOf(db, sql, toErase);
+    for (const id of toErase) {
+      if (after.get(id) !== "erased" || countsAfter.get(id) !== before.get(id)) throw new VerificationError(`user ${id} did not verify`);
+      results.set(id, { id, status: "erased" });
+    }
+  }
+  return ids.map((id) => results.get(id)!);
+}
+
+function groups(ids: string[], size = 500): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+  return out;
+}
+
+async function statesOf(db: Database, sql: ShredSql, ids: string[]): Promise<Map<string, UserState>> {
+  const states = new Map<string, UserState>();
+  for (const group of groups(ids)) {
+    const rows = await db.query<{ id: unknown; live: unknown }>(sql.classify(group.length), group);
+    for (const row of rows) states.set(String(row.id), Number(row.live) === 1 ? "live" : "erased");
+  }
+  return states;
+}
+
+/** id -> the user's AML row counts, one per table, joined as text ("2/0") for comparison. */
+async function amlCountsOf(db: Database, sql: ShredSql, ids: string[]): Promise<Map<string, string>> {
+  const counts = new Map<string, number[]>(ids.map((id) => [id, Array<number>(sql.amlParams).fill(0)]));
+  for (const group of groups(ids)) {
+    const queries = sql.amlCountsMany(group.length);
+    for (let t = 0; t < queries.length; t++) {
+      for (const row of await db.query<{ id: unknown; n: unknown }>(queries[t]!, group)) {
+        const entry = counts.get(String(row.id));
+        if (entry) entry[t] = Number(row.n);
+      }
+    }
+  }
+  return new Map([...counts].map(([id, c]) => [id, c.join("/")]));
 }
 
 /** One user, in its own savepoint: a refusal or failure rolls back this user only. */

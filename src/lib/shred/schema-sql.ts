@@ -12,6 +12,10 @@ export interface ShredSql {
   amlParams: number;
   /** Statements that destroy the DEK of one user; parameters from `destroyParams`. */
   destroy: { sql: string; params(id: string, erasedAt: string): unknown[] }[];
+  /** The same for `n` users at once (the fast path of a chunk). */
+  destroyMany(n: number): { sql: string; params(ids: string[], erasedAt: string): unknown[] }[];
+  /** Per AML table: rows id, n (the user's row count) for an IN list of `n` users. */
+  amlCountsMany(n: number): string[];
   legalHold: string | undefined;
   legalHoldParams: number;
 }
@@ -51,17 +55,33 @@ export function shredSql(section: DatabaseSection): ShredSql {
     });
   }
 
+  const list = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+  const destroyMany = (n: number): ReturnType<ShredSql["destroyMany"]> => {
+    if (section.layout === "combined" || !dek) {
+      return [{ sql: `UPDATE ${u.table} SET ${u.nationalId} = NULL${erasedAtSet} WHERE ${u.id} IN (${list(n)}) AND ${u.nationalId} IS NOT NULL`, params: (ids, at) => (u.erasedAt ? [at, ...ids] : ids) }];
+    }
+    if (dek.table) {
+      return [
+        { sql: `DELETE FROM ${dek.table} WHERE ${dek.userColumn} IN (${list(n)})`, params: (ids) => ids },
+        ...(u.erasedAt ? [{ sql: `UPDATE ${u.table} SET ${u.erasedAt} = ? WHERE ${u.id} IN (${list(n)})`, params: (ids: string[], at: string) => [at, ...ids] }] : []),
+      ];
+    }
+    return [{ sql: `UPDATE ${u.table} SET ${dek.column} = NULL${erasedAtSet} WHERE ${u.id} IN (${list(n)}) AND ${dek.column} IS NOT NULL`, params: (ids, at) => (u.erasedAt ? [at, ...ids] : ids) }];
+  };
+
   const aml = section.amlTables;
   const amlCounts = aml.length
     ? `SELECT ${aml.map((t, i) => `(SELECT COUNT(*) FROM ${t.table} WHERE ${t.userColumn} = ?) AS c${i}`).join(", ")}`
     : undefined;
 
   return {
-    classify: (n) => `${select} WHERE u.${u.id} IN (${Array.from({ length: n }, () => "?").join(", ")})`,
+    classify: (n) => `${select} WHERE u.${u.id} IN (${list(n)})`,
     state: `${select} WHERE u.${u.id} = ?`,
     amlCounts,
     amlParams: aml.length,
     destroy,
+    destroyMany,
+    amlCountsMany: (n) => aml.map((t) => `SELECT ${t.userColumn} AS id, COUNT(*) AS n FROM ${t.table} WHERE ${t.userColumn} IN (${list(n)}) GROUP BY ${t.userColumn}`),
     legalHold: section.legalHoldQuery,
     legalHoldParams: section.legalHoldQuery ? countPlaceholders(section.legalHoldQuery) : 0,
   };
