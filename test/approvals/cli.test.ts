@@ -192,6 +192,18 @@ describe("the registry seal rotates like TUF's root", () => {
     return s.cli(["apply", req, ...signers.flatMap((a) => ["--approval", signRequest(req, a)])]);
   }
 
+  it("refuses to seal a list where two names share a key or an email (one person twice)", async () => {
+    const s = setup();
+    const twin = { name: "alem2", email: "alem.two@drop.example", roles: ["drop-key-admin"], ssh: s.alem.publicKey };
+    writePolicy(s.dir, { inventory, approvers: [...approverEntries([s.alem, s.alice]), twin] }, path.basename(s.policyFile));
+    let r = await s.cli(["approvers", "seal", "--request-out", path.join(s.dir, "x.json")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("approvers alem and alem2 have the same ssh key: each approver is one person with their own key");
+    writePolicy(s.dir, { inventory, approvers: [...approverEntries([s.alem, s.alice]), { ...twin, ssh: s.alice.publicKey, email: s.alem.email }] }, path.basename(s.policyFile));
+    r = await s.cli(["approvers", "seal", "--request-out", path.join(s.dir, "x.json")]);
+    expect(r.stderr).toContain("approvers alem and alem2 have the same email");
+  });
+
   it("shows the edited, unsealed list as changed", async () => {
     const s = await sealed();
     const r = await s.cli(["approvers", "status"]);

@@ -61,7 +61,7 @@ function fail(step: string, r: CliResult): never {
 /** Runs `dropkeys <args> --request-out F`, has every approver sign F, then `dropkeys apply F --approval ...`. */
 export async function runApproved(args: string[], opts: RunOpts): Promise<CliResult> {
   const env = { ...awsEnv, ...opts.env };
-  const requestFile = path.join(mkdtempSync(path.join(opts.journalDir, "..", ".request-")), "request.json");
+  const requestFile = path.join(mkdtempSync(path.resolve(opts.journalDir, "..", ".request-")), "request.json");
   const cli = { env, ...(opts.cwd ? { cwd: opts.cwd } : {}) };
   const requested = await runCli([...args, ...globals(opts), "--request-out", requestFile], cli);
   // Nothing to do (already sealed, already disabled...): no request was written.

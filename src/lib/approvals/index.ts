@@ -8,7 +8,7 @@ import type { JournalApproval } from "../journal/journal.js";
 import type { Output } from "../output.js";
 import type { ApprovalRule, Approver, Policy } from "../policy/schema.js";
 import { formatLocal } from "../time.js";
-import { candidatesFor, describeRuleSlots, describeSlot, fillsSlot, matchSlots, type Slot } from "./matching.js";
+import { candidatesFor, describeRuleSlots, describeSlot, fillsSlot, matchSlots } from "./matching.js";
 import type { OperationRequest } from "./request.js";
 import { readApprovalFile, verifyApprovalText, type VerifiedApproval, type VerifyContext } from "./verify.js";
 
@@ -172,4 +172,3 @@ function namesOf(approvers: Approver[]): string {
   return approvers.map((a) => a.name).join(", ");
 }
 
-export type { Slot };

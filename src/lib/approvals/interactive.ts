@@ -21,8 +21,16 @@ export interface PromptHooks {
 const MAX_TRIES = 3;
 
 export async function promptForApprovals(o: CollectOptions, vc: VerifyContext, verified: VerifiedApproval[], hooks: PromptHooks): Promise<void> {
-  const { select, input } = await import("@inquirer/prompts");
-  o.out.info(["", o.out.color.bold("Approval needed"), ...describeRequest(o.request, o.summary), ""].join("\n"));
+  const inquirer = await import("@inquirer/prompts");
+  // Under --json stdout holds one JSON document: the conversation goes to stderr then.
+  const context = o.out.json ? { output: process.stderr } : {};
+  const prompts: Prompts = {
+    select: (config) => inquirer.select(config, context),
+    input: (config) => inquirer.input(config, context),
+  };
+  const { select } = prompts;
+  const say = (text: string) => (o.out.json ? process.stderr.write(text + "\n") : o.out.info(text));
+  say(["", o.out.color.bold("Approval needed"), ...describeRequest(o.request, o.summary), ""].join("\n"));
   for (;;) {
     const unfilled = hooks.unfilled(verified);
     if (unfilled.length === 0) return;
@@ -39,9 +47,9 @@ export async function promptForApprovals(o: CollectOptions, vc: VerifyContext, v
     const approver = candidates.find((a) => a.name === name)!;
     for (let attempt = 1; ; attempt++) {
       try {
-        const text = await signOnce(o, approver, { select, input });
+        const text = await signOnce(o, approver, prompts);
         hooks.accept(await verifyApprovalText(text, `terminal (${approver.name})`, vc));
-        o.out.info(o.out.color.green(`✔ ${approver.name} approved as ${role}`));
+        say(o.out.color.green(`✔ ${approver.name} approved as ${role}`));
         break;
       } catch (error) {
         if (!isDropkeysError(error) || error.kind === "interrupted" || error.code === "approval.same-person" || attempt >= MAX_TRIES) throw error;
@@ -51,7 +59,10 @@ export async function promptForApprovals(o: CollectOptions, vc: VerifyContext, v
   }
 }
 
-type Prompts = Pick<typeof import("@inquirer/prompts"), "select" | "input">;
+interface Prompts {
+  select<V>(config: { message: string; choices: { name: string; value: V }[] }): Promise<V>;
+  input(config: { message: string; default?: string }): Promise<string>;
+}
 
 async function signOnce(o: CollectOptions, approver: Approver, { select, input }: Prompts): Promise<string> {
   const env = { aws: o.aws, endpoints: o.policy.endpoints };

@@ -38,6 +38,7 @@ async function check(ctx: Context, entry: JournalEntry, approval: Partial<Record
   if (!approval.request || !approval.signature || !entry.requestId) return "the signed request is not recorded, so it cannot be re-verified";
   const approver = registry.find((a) => a.name === approval.approver);
   if (!approver) return "no such approver in the registry in force at the time";
+  if (approver.revoked) return `${approver.name} was revoked in the registry in force at the time`;
   const request: OperationRequest = {
     v: REQUEST_VERSION,
     id: entry.requestId,
