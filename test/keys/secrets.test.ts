@@ -133,3 +133,26 @@ describe("no generated secret value anywhere", () => {
     }
   });
 });
+
+describe("schedule-deletion and cancel-deletion of a secret", () => {
+  it("DeleteSecret with the same recovery window, verified by a refused read; cancel restores it", async () => {
+    const r = await w.approved(["schedule-deletion", names.b64, "--days", "7", "--reason", "no longer used", "--confirm", names.b64]);
+    expect(r.code, r.stderr).toBe(0);
+    const described = await secretsClient().send(new DescribeSecretCommand({ SecretId: names.b64 }));
+    expect(described.DeletedDate).toBeInstanceOf(Date);
+    await expect(secretsClient().send(new GetSecretValueCommand({ SecretId: names.b64, VersionStage: "AWSCURRENT" }))).rejects.toMatchObject({ name: "InvalidRequestException" });
+    const outcome = w.journal().filter((e) => e.operation === "schedule-deletion").at(-1) as { verification: { result: string; detail: string }; details: { deletionDate: string; days: number } };
+    expect(outcome.verification.result).toBe("passed");
+    expect(outcome.verification.detail).toContain("GetSecretValue refused (InvalidRequestException)");
+    expect(outcome.details.days).toBe(7);
+    const cancel = await w.approved(["cancel-deletion", names.b64, "--reason", "still used by the webhook"], [w.alice]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect((await secretsClient().send(new DescribeSecretCommand({ SecretId: names.b64 }))).DeletedDate).toBeUndefined();
+  });
+
+  it("the outcome of each generate names the ARN it created", () => {
+    const outcomes = w.journal().filter((e) => e.operation === "generate" && e.type === "outcome") as { target: { name: string; arn?: string } }[];
+    expect(outcomes.length).toBeGreaterThanOrEqual(4);
+    for (const o of outcomes) expect(o.target.arn, o.target.name).toMatch(/^arn:aws:secretsmanager:eu-north-1:/);
+  });
+});

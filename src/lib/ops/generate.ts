@@ -56,14 +56,20 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     throw usageError("generate never accepts key material: keys come from KMS or the CSPRNG only (POLICY.md §2)");
   }
   const reason = input.reason?.trim() || undefined;
-  switch (target.entry.kind) {
-    case "kms-key":
-      return buildKms(ctx, input, target as KmsKeyTarget, reason);
-    case "secret":
-      return buildSecret(ctx, input, target as Target & { entry: SecretEntry }, reason);
-    default:
-      return buildSigningKey(ctx, input, target as Target & { entry: SigningKeyEntry }, reason);
-  }
+  const spec =
+    target.entry.kind === "kms-key"
+      ? await buildKms(ctx, input, target as KmsKeyTarget, reason)
+      : target.entry.kind === "secret"
+        ? await buildSecret(ctx, input, target as Target & { entry: SecretEntry }, reason)
+        : await buildSigningKey(ctx, input, target as Target & { entry: SigningKeyEntry }, reason);
+  // The key id exists only once it is made: the outcome entry names it (POLICY.md §2, §8).
+  const execute = spec.execute.bind(spec);
+  spec.execute = async (request) => {
+    const result = await execute(request);
+    spec.journalTarget = { ...spec.journalTarget, arn: result.arn, ...(result.keyId ? { keyId: result.keyId } : {}) };
+    return result;
+  };
+  return spec;
 }
 
 function description(ctx: Context, target: Target): string {
