@@ -4,10 +4,10 @@
 import type { GlobalOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { formatDuration } from "../duration.js";
-import { ExitCode, usageError } from "../errors.js";
+import { approvalError, ExitCode, usageError } from "../errors.js";
 import { runOperation } from "../operation.js";
 import { readRequestFile } from "../approvals/request.js";
-import { build, paramsFromFlags, readParams } from "../ops/rotate-jwt.js";
+import { build, OPERATION, paramsFromFlags, readParams } from "../ops/rotate-jwt.js";
 import { resolveEntry } from "../targets.js";
 import { formatLocal } from "../time.js";
 import { FINISH_COMMAND, renderRotateJwt } from "./render.js";
@@ -43,6 +43,12 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
   }
   // --request FILE runs the approved request as written (its defaults were resolved when it was made).
   const request = options.request ? readRequestFile(options.request) : undefined;
+  if (request && request.operation !== OPERATION) {
+    throw approvalError(`the request file is not for this operation: it has operation ${request.operation}, not ${OPERATION}`, {
+      code: "approval.request-mismatch",
+      hint: `Run it with the command it was written for, or: dropkeys apply ${options.request} --approval ...`,
+    });
+  }
   if (request && typeof request.params.name === "string") secret = request.params.name;
   const params = request ? readParams(ctx, { name: secret, params: request.params }) : await paramsFromFlags(ctx, secret, options);
   const reason = request ? (request.reason ?? undefined) : options.reason;
