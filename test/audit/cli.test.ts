@@ -2,12 +2,13 @@
 // events name keys made in the KMS emulator (resolved from inventory names by alias), applies the
 // policy's rules, and answers with the exit codes and documents cron and people rely on.
 import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliAwsEnv, kmsClient } from "../support/aws.js";
+import { cliAwsEnv, kmsClient, s3Client } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
 import { suffix, writePolicy } from "../support/policy.js";
 import { kmsRecord, roleArn } from "./fixtures/cloudtrail.js";
@@ -181,6 +182,34 @@ describe("dropkeys audit-decrypts", () => {
     expect(r.stdout).toContain("RANGE BETWEEN INTERVAL '300' SECOND PRECEDING AND CURRENT ROW");
     expect(r.stdout).toContain("AT TIME ZONE 'Europe/Oslo'");
     expect(r.stdout).toContain("arn:aws:iam::111122223333:role/drop-app-runner");
+  });
+
+  it("--source s3://: the same audit from the trail's archive in S3 (moto)", async () => {
+    const bucket = `dropkeys-audit-cli-${s}`;
+    const s3 = s3Client();
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: "eu-north-1" } }));
+    const upload = async (folder: string): Promise<void> => {
+      for (const entry of readdirSync(folder, { withFileTypes: true })) {
+        const full = path.join(folder, entry.name);
+        if (entry.isDirectory()) await upload(full);
+        else await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `org-trail/${path.relative(logs, full).split(path.sep).join("/")}`, Body: readFileSync(full) }));
+      }
+    };
+    await upload(logs);
+    const r = await audit(["--source", `s3://${bucket}/org-trail`, "--json"], "legal-8");
+    expect(r.code, r.stderr).toBe(4);
+    const doc = JSON.parse(r.stdout) as Doc & { sources: { kind: string; detail: { accounts: string[]; regions: string[]; objects: number } }[] };
+    expect(doc.sources[0]).toMatchObject({ kind: "s3", detail: { accounts: ["111122223333"], regions: ["eu-north-1"], objects: 4 } });
+    expect(doc.findings.map((f) => f.rule)).toEqual([4, 1, 3, 5]);
+    expect(doc.counts).toMatchObject({ events: 5, duplicates: 1 });
+  });
+
+  it("--source api against an endpoint without LookupEvents (moto): exit 1 with a message, no stack trace", async () => {
+    const r = await audit(["--source", "api", "--key", NATIONAL], "legal-9");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CloudTrail LookupEvents in eu-north-1 failed/);
+    expect(r.stderr).toMatch(/hint: .*--source s3:\/\//);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("usage errors exit 2: an unknown key, a window that ends before it starts, two output formats", async () => {

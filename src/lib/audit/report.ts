@@ -59,7 +59,7 @@ export function renderHuman(report: AuditReport, c: ChalkInstance): string {
   const r = report.read;
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   lines.push(
-    `Read: ${r.files} file${r.files === 1 ? "" : "s"}${r.filesSkipped ? c.yellow(` (${r.filesSkipped} skipped)`) : ""}, ${mb(r.bytes)}, ${r.records} records, ${r.kmsEvents} KMS events, ${report.counts.events} in scope` +
+    `Read: ${r.files} ${report.sources[0]?.kind === "api" ? "LookupEvents page" : "file"}${r.files === 1 ? "" : "s"}${r.requests ? ` (${r.requests} requests, ${r.throttled ?? 0} throttled)` : ""}${r.filesSkipped ? c.yellow(` (${r.filesSkipped} skipped)`) : ""}, ${mb(r.bytes)}, ${r.records} records, ${r.kmsEvents} KMS events, ${report.counts.events} in scope` +
       (report.counts.duplicates ? `, ${report.counts.duplicates} duplicate${report.counts.duplicates === 1 ? "" : "s"} dropped` : "") +
       (r.badEvents ? c.yellow(`, ${r.badEvents} malformed event${r.badEvents === 1 ? "" : "s"} skipped`) : ""),
   );
