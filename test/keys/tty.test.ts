@@ -58,4 +58,31 @@ describe("schedule-deletion at a terminal", () => {
     expect(t.output).toContain(`Scheduled ${name}`);
     expect(await state()).toBe("PendingDeletion");
   });
+
+  it("generate on the alias now offers the choice; moving the alias makes a new key with the creation approvals", async () => {
+    const old = (await kmsClient().send(new DescribeKeyCommand({ KeyId: `alias/${name}` }))).KeyMetadata!.KeyId;
+    const t = inTerminal(["generate", name, "--policy", w.policyFile, "--journal", w.journalDir], {});
+    try {
+      await t.waitFor("which is pending deletion");
+      await t.waitFor("What now?");
+      expect(t.output).toContain("Keep that key: cancel its deletion");
+      t.type("\u001b[B\r");
+      await t.waitFor("Who approves as drop-key-admin?");
+      t.type("\r");
+      await t.waitFor("alice: private key file");
+      t.type(w.alice.keyFile + "\r");
+      await t.waitFor("Who approves as CISO?");
+      t.type("\r");
+      await t.waitFor("alem: private key file");
+      t.type(w.alem.keyFile + "\r");
+      expect(await t.exit).toBe(0);
+    } finally {
+      t.kill();
+    }
+    expect(t.output).toContain(`(alias moved from ${old})`);
+    const now = (await kmsClient().send(new DescribeKeyCommand({ KeyId: `alias/${name}` }))).KeyMetadata!;
+    expect(now.KeyId).not.toBe(old);
+    expect(now.KeyState).toBe("Enabled");
+  });
 });
+

@@ -3,7 +3,7 @@
 // each operation's result with its next steps.
 import type { GlobalOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
-import { approvalError, usageError } from "../errors.js";
+import { approvalError, isDropkeysError, usageError, type DropkeysError } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
 import { incidentReport } from "../incident/incident.js";
 import { incidentLines } from "../incident/render.js";
@@ -73,14 +73,38 @@ export async function runLifecycle(
   const spec = await module.build(ctx, input);
   if (operation === "schedule-deletion" && executes) requireConfirmation(ctx, name, local.confirm);
   if (operation === "schedule-deletion" && executes && local.confirm === undefined) confirmOnTerminal(ctx, spec, name);
-  const outcome = await runOperation(ctx, spec, {
-    dryRun: options.dryRun,
-    requestOut: options.requestOut,
-    requestFile: options.request,
-    approvalFiles: options.approval,
-  });
+  let outcome: OperationResult<unknown>;
+  try {
+    outcome = await runOperation(ctx, spec, {
+      dryRun: options.dryRun,
+      requestOut: options.requestOut,
+      requestFile: options.request,
+      approvalFiles: options.approval,
+    });
+  } catch (error) {
+    if (operation === "generate" && ctx.interactive && !options.request && isDropkeysError(error) && error.code === "generate.alias-pending-deletion") {
+      return chooseForPendingAlias(ctx, name, options, given, error);
+    }
+    throw error;
+  }
   if (operation === "disable" && outcome.status === "noop" && executes) await journalNoop(ctx, spec, outcome);
   renderOperation(ctx, outcome, renderOptionsFor(ctx, operation, spec) as RenderOptions<unknown>);
+}
+
+/** At a terminal, the choice the policy allows when the alias's key is pending deletion. */
+async function chooseForPendingAlias(ctx: Context, name: string, options: LifecycleOptions, given: Record<string, unknown>, error: DropkeysError): Promise<void> {
+  const { input, select } = await import("@inquirer/prompts");
+  ctx.out.warn(error.message);
+  const choices = [
+    ...(ctx.policy.approvals["cancel-deletion"] ? [{ name: "Keep that key: cancel its deletion (it stays disabled)", value: "cancel" }] : []),
+    { name: "Create a new key and move the alias to it (approvals for creation)", value: "move" },
+    { name: "Do nothing", value: "none" },
+  ];
+  const choice = await select({ message: "What now?", choices });
+  if (choice === "none") throw error;
+  if (choice === "move") return runLifecycle("generate", name, options, { ...given, moveAlias: true });
+  const reason = options.reason ?? (await input({ message: "Why cancel the deletion (for the journal)?", validate: (v) => v.trim() !== "" || "a reason is required" }));
+  return runLifecycle("cancel-deletion", name, { ...options, reason }, {});
 }
 
 /** --confirm must name the key; without it, only a person at a terminal can confirm. Exit 2 otherwise. */

@@ -115,24 +115,27 @@ async function buildKms(ctx: Context, input: OperationInput, target: KmsKeyTarge
         `Key policy: ${document.Statement.map((s) => s.Sid).join(", ")}`,
         rotationPeriodDays ? `Automatic rotation every ${rotationPeriodDays} days` : `Rotation: ${entry.rotation.label}, by hand (dropkeys rotate-key)`,
       ];
-      if (key && key.KeyState !== "PendingDeletion") {
+      // --move-alias takes the alias off a key that can no longer be used (a replacement after a
+      // compromise); an alias on a working key is never moved.
+      if (key && moveAlias && (key.KeyState === "Disabled" || key.KeyState === "PendingDeletion")) {
+        progress.previousKeyId = key.KeyId;
+        facts.push(`${alias} will move from ${key.KeyId} (${key.KeyState}) to the new key`);
+      } else if (key?.KeyState === "PendingDeletion") {
+        const ways = [
+          ...(ctx.policy.approvals["cancel-deletion"] ? [`keep that key: ${command("cancel-deletion", target.name, { reason: "..." })}`] : []),
+          `create a new key and move the alias to it (with the approvals for creation): ${command("generate", target.name, { "move-alias": true, ...(reason ? { reason } : {}) })}`,
+        ];
+        throw failure(`${alias} points at key ${key.KeyId}, which is pending deletion${key.DeletionDate ? ` (on ${formatLocal(key.DeletionDate)})` : ""}`, {
+          code: "generate.alias-pending-deletion",
+          hint: ways.length > 1 ? `Either ${ways.join("; or ")}.` : `${ways[0]![0]!.toUpperCase()}${ways[0]!.slice(1)}.`,
+          details: { keyId: key.KeyId, deletionDate: key.DeletionDate?.toISOString() },
+        });
+      } else if (key) {
         const facts2 = [`${alias} -> ${describeState(key)}`];
         const rotation = await rotationState(ctx, target.region, key.KeyId!);
         if (rotation) facts2.push(rotation);
+        if (moveAlias) facts2.push(`--move-alias moves the alias only off a disabled key or one pending deletion`);
         return { facts: facts2, noop: `${alias} already exists in ${target.region}: nothing created.` };
-      }
-      if (key?.KeyState === "PendingDeletion") {
-        if (!moveAlias) {
-          throw failure(`${alias} points at key ${key.KeyId}, which is pending deletion${key.DeletionDate ? ` (on ${formatLocal(key.DeletionDate)})` : ""}`, {
-            code: "generate.alias-pending-deletion",
-            hint:
-              `Either keep that key: ${command("cancel-deletion", target.name, { reason: "..." })}; ` +
-              `or create a new key and move the alias to it (needs the approvals for creation): ${command("generate", target.name, { "move-alias": true, ...(reason ? { reason } : {}) })}`,
-            details: { keyId: key.KeyId, deletionDate: key.DeletionDate?.toISOString() },
-          });
-        }
-        progress.previousKeyId = key.KeyId;
-        facts.push(`${alias} will move from ${key.KeyId} (pending deletion) to the new key`);
       }
       return { facts, warnings };
     },
