@@ -220,9 +220,9 @@ function ensureJq() {
   }
 }
 
-function runDropkeys(dir, policy, journal) {
+function runDropkeys(dir, policy, journal, extra = []) {
   const bin = path.join(root, "bin", "dropkeys");
-  const args = [bin, "audit-decrypts", "--source", dir, "--all-keys", "--since", "30d", "--json", "--no-coverage", "--fail-on", "none", "--policy", policy, "--journal", journal, "--endpoint-url", "http://127.0.0.1:9"];
+  const args = [bin, "audit-decrypts", "--source", dir, "--all-keys", "--since", "30d", "--json", "--no-coverage", "--fail-on", "none", "--policy", policy, "--journal", journal, "--endpoint-url", "http://127.0.0.1:9", ...extra];
   const env = { ...process.env, AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench", AWS_MAX_ATTEMPTS: "1", AWS_EC2_METADATA_DISABLED: "true", CI: "true" };
   const useTime = existsSync("/usr/bin/time");
   const started = process.hrtime.bigint();
@@ -267,6 +267,8 @@ async function main() {
       dk.push(runDropkeys(archive, policy, journal));
       jq.push(runJq(stats.files));
     }
+    // Do the parser threads pay? The same run with parsing in the main thread (gunzip still on libuv's pool).
+    const single = runDropkeys(archive, policy, journal, ["--workers", "0"]);
     const best = (xs) => xs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const d = best(dk);
     const j = best(jq);
@@ -280,6 +282,7 @@ async function main() {
     console.log(`  (best of ${runs} alternating runs each; ${d.workers} parser thread${d.workers === 1 ? "" : "s"}; ${availableParallelism()} cores)`);
     console.log(`  zcat | jq         ${j.seconds.toFixed(2).padStart(7)} s  ${(j.events / j.seconds).toFixed(0).padStart(8)} events/s  ${(mb / j.seconds).toFixed(1).padStart(7)} MB/s`);
     console.log(`  dropkeys audit    ${d.seconds.toFixed(2).padStart(7)} s  ${(d.events / d.seconds).toFixed(0).padStart(8)} events/s  ${(mb / d.seconds).toFixed(1).padStart(7)} MB/s`);
+    console.log(`  (no parser threads ${single.seconds.toFixed(2).padStart(7)} s  ${(single.events / single.seconds).toFixed(0).padStart(8)} events/s  ${(mb / single.seconds).toFixed(1).padStart(7)} MB/s  peak RSS ${single.rssMb.toFixed(0)} MB)`);
     console.log(`  ratio ${ratio.toFixed(2)}x jq (goal >= 3)   peak RSS ${rss.toFixed(0)} MB (goal < 250)   ${ratio >= 3 && rss < 250 ? "goals met" : "GOAL MISSED"}`);
   } finally {
     rmSync(work, { recursive: true, force: true });

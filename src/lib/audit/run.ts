@@ -92,7 +92,18 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   let skippedTotal = 0;
   let totalFiles = 0;
   const streamOut = options.ndjson || options.csv;
-  if (options.csv) process.stdout.write(CSV_HEADER + "\n");
+  // `... --ndjson | head` closes the pipe early: stop writing, finish the audit (journal, exit code).
+  let stdoutOpen = true;
+  const write = (line: string) => {
+    if (stdoutOpen) process.stdout.write(line + "\n");
+  };
+  if (streamOut) {
+    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+      stdoutOpen = false;
+    });
+  }
+  if (options.csv) write(CSV_HEADER);
   const label = (arn: string) => auditor.label(arn);
 
   const onResult = (r: FileResult) => {
@@ -118,7 +129,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
       if (!auditor.add(event)) continue;
       if (streamOut) {
         const row = eventRow(event, auditor.keysOf(event), label);
-        process.stdout.write((options.csv ? csvRow(row) : JSON.stringify(row)) + "\n");
+        write(options.csv ? csvRow(row) : JSON.stringify(row));
       }
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
