@@ -86,6 +86,14 @@ describe("incidents", () => {
     expect(report.checklist.find((s) => s.step === 12)!.evidence).toContain("post-mortem held");
   });
 
+  it("an audit run journalled under the incident completes step 9; a failed outcome completes nothing", () => {
+    const audit = entry(3, { type: "event", operation: "audit-decrypts", incident: "INC-1" });
+    const failedIntent = entry(4, { operation: "generate", incident: "INC-1" });
+    const failed = entry(5, { type: "outcome", operation: "generate", intentSeq: 4, outcome: "failed" });
+    const report = incidentReport([...entries, audit, failedIntent, failed], "INC-1")!;
+    expect(report.checklist.filter((s) => s.done).map((s) => s.step)).toEqual([1, 3, 9, 11]);
+  });
+
   it("knows nothing of an incident the journal does not hold", () => {
     expect(incidentReport(entries, "INC-2")).toBeUndefined();
   });

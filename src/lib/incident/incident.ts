@@ -30,7 +30,7 @@ export const CHECKLIST: ChecklistStep[] = [
   { step: 6, title: "Point the application at the new key" },
   { step: 7, title: "Deploy" },
   { step: 8, title: "Verify the application works with the new key" },
-  { step: 9, title: "Audit CloudTrail: which decrypts used the key in the last 30 days", operations: ["audit"] },
+  { step: 9, title: "Audit CloudTrail: which decrypts used the key in the last 30 days", operations: ["audit", "audit-decrypts"] },
   { step: 10, title: "Assess breach notification: GDPR Art. 33 / Personopplysningsloven § 32 (Datatilsynet, 72 h), Finanstilsynet for payment data" },
   { step: 11, title: "Incident log" },
   { step: 12, title: "Post-mortem within 48 hours" },
@@ -169,11 +169,12 @@ function stepState(step: ChecklistStep, entries: JournalEntry[], intents: Map<nu
     const done = entries.find(
       (e) =>
         ops.includes(e.operation) &&
-        ((e.type === "outcome" && e.outcome === "succeeded") || (e.type === "event" && e.outcome === "noop")),
+        // An outcome that succeeded, or an event (an audit run, a disable found already done).
+        ((e.type === "outcome" && e.outcome === "succeeded") || (e.type === "event" && e.outcome !== "failed")),
     );
     if (done) {
       const target = done.target?.name ?? intents.get(done.intentSeq ?? -1)?.target?.name ?? "";
-      return { ...step, done: true, evidence: `#${done.seq} ${done.operation} ${target} ${done.outcome === "noop" ? "(already done)" : "succeeded"}`.replace(/\s+/g, " "), doneAt: done.time };
+      return { ...step, done: true, evidence: `#${done.seq} ${done.operation} ${target} ${done.outcome === "noop" ? "(already done)" : done.type === "event" ? "recorded" : "succeeded"}`.replace(/\s+/g, " "), doneAt: done.time };
     }
   }
   if (step.step === 1) {
