@@ -135,7 +135,12 @@ export default async function auditStage(drill) {
   drill.note(`A local copy of the trail's archive (as \`aws s3 sync\` leaves it): ${path.relative(drill.work, archive)}/, one file cut short (${path.basename(broken)}).`);
 
   const base = ["audit-decrypts", "--policy", policyFile, "--source", archive];
-  drill.step(`Step 9: every call on the compromised ${COMPROMISED} in the last 30 days (by ARN: its alias now names the replacement)`, [...base, "--key", compromised, "--since", "30d"], { expect: [4] });
+  drill.step(
+    `Step 9: every call on ${COMPROMISED} in the last 30 days (the alias names the replacement now; the journal knows the compromised key)`,
+    [...base, "--key", COMPROMISED, "--since", "30d"],
+    { expect: [4] },
+  );
+  drill.step("The same by ARN, for a key the journal never saw", [...base, "--key", compromised, "--since", "30d", "--fail-on", "critical"], { expect: [4] });
   drill.step("Nightly from cron: every KMS key of the inventory; exit 4 = a finding at high or above", [...base, "--since", "30d"], { expect: [4] });
   drill.step("Only criticals page at night (--fail-on critical); --strict turns the damaged file into exit 1", [...base, "--key", "drop-national-id-key", "--fail-on", "critical", "--strict", "--csv"], { expect: [1] });
   drill.step("The same audit for the organisation's trail in Athena", ["audit-decrypts", "--policy", policyFile, "--key", "drop-national-id-key", "--since", "30d", "--print-sql"], { expect: [0] });

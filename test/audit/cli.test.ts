@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Journal } from "../../src/lib/journal/journal.js";
 import { cliAwsEnv, kmsClient, s3Client } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
 import { suffix, writePolicy } from "../support/policy.js";
@@ -210,6 +211,19 @@ describe("dropkeys audit-decrypts", () => {
     expect(r.stderr).toMatch(/CloudTrail LookupEvents in eu-north-1 failed/);
     expect(r.stderr).toMatch(/hint: .*--source s3:\/\//);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("an alias moved to a replacement: the journal's earlier ARN of the name is still audited, and named", async () => {
+    const earlier = "arn:aws:kms:eu-north-1:123456789012:key/0a0a0a0a-1111-2222-3333-444444444444";
+    const journalDir = path.join(dir, "legal-10");
+    new Journal(journalDir).append({ type: "outcome", operation: "disable", actor: { aws: "test", osUser: "test", host: "test" }, target: { name: NATIONAL, arn: earlier, region: "eu-north-1", kind: "kms-key" } });
+    const archive = path.join(dir, "earlier");
+    writeTrailFile(archive, "2026-11-18", "111122223333_CloudTrail_eu-north-1_20261118T1210Z_gggg.json.gz", [kmsRecord({ time: "2026-11-18T12:00:00Z", keyArn: earlier, role: "drop-batch-export" })]);
+    const r = await audit(["--source", archive, "--json", "--key", NATIONAL], "legal-10");
+    expect(r.code, r.stderr).toBe(4);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.scope.keys.map((k) => [k.name, k.arn]).sort()).toEqual([[NATIONAL, arns[NATIONAL]], [`${NATIONAL} (earlier key)`, earlier]].sort());
+    expect(doc.findings.map((f) => [f.rule, f.key])).toEqual([[1, `${NATIONAL} (earlier key)`]]);
   });
 
   it("usage errors exit 2: an unknown key, a window that ends before it starts, two output formats", async () => {

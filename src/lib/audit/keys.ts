@@ -1,6 +1,7 @@
 // Which keys the audit is about. CloudTrail names keys by ARN only (an alias is not in the
 // events), so inventory names are resolved to ARNs with KMS DescribeKey alias/NAME in each key's
-// region. A key that cannot be resolved is matched only by an ARN given on the command line.
+// region, and the journal adds the earlier keys of a name (an alias moved to a replacement). A key
+// that cannot be resolved is matched only by an ARN given on the command line.
 import { DescribeKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { awsErrorName, usageError } from "../errors.js";
 import type { KmsKeyEntry, Policy } from "../policy/schema.js";
@@ -32,6 +33,21 @@ export interface AuditScope {
 export interface ScopeRequest {
   keys: string[];
   allKeys: boolean;
+  /**
+   * Key ARNs the journal recorded for inventory names (generate, disable, schedule-deletion...):
+   * after a replacement the alias names the new key, but the audit must still cover the old one.
+   */
+  history?: { name: string; arn: string }[];
+}
+
+/** The kms-key targets of journal entries, for ScopeRequest.history. */
+export function journalHistory(entries: { target?: { name?: string; arn?: string; kind?: string } | undefined }[]): { name: string; arn: string }[] {
+  const seen = new Map<string, string>();
+  for (const e of entries) {
+    const t = e.target;
+    if (t?.kind === "kms-key" && t.name && t.arn && KEY_ARN.test(t.arn)) seen.set(t.arn, t.name);
+  }
+  return [...seen].map(([arn, name]) => ({ name, arn }));
 }
 
 export function regionOfEntry(policy: Policy, entry: KmsKeyEntry): string {
@@ -64,14 +80,22 @@ export async function resolveScope(policy: Policy, request: ScopeRequest, kms: (
   const resolved = await Promise.all(inventory.map((entry) => resolveEntry(policy, entry, kms)));
   const scope: AuditScope = { keys: new Map(), all: request.allKeys, unresolved: [], regions: [], narrowed };
   const byArn = new Map<string, KeyInfo>();
+  const unresolved = new Map<KmsKeyEntry, { name: string; region: string; reason: string }>();
   for (const r of resolved) {
     if ("arn" in r) byArn.set(r.arn, r);
-    else if (!narrowed || wantedEntries.includes(r.entry)) scope.unresolved.push({ name: r.entry.name, region: r.region, reason: r.reason });
+    else unresolved.set(r.entry, { name: r.entry.name, region: r.region, reason: r.reason });
   }
+  for (const h of request.history ?? []) {
+    const entry = inventory.find((e) => e.name === h.name);
+    if (!entry || byArn.has(h.arn)) continue;
+    const current = [...byArn.values()].some((k) => k.entry === entry);
+    byArn.set(h.arn, { arn: h.arn, region: KEY_ARN.exec(h.arn)![1]!, entry, label: current ? `${entry.name} (earlier key)` : entry.name });
+    unresolved.delete(entry);
+  }
+  for (const [entry, u] of unresolved) if (!narrowed || wantedEntries.includes(entry)) scope.unresolved.push(u);
   if (narrowed) {
     for (const entry of wantedEntries) {
-      const info = [...byArn.values()].find((k) => k.entry === entry);
-      if (info) scope.keys.set(info.arn, info);
+      for (const info of byArn.values()) if (info.entry === entry) scope.keys.set(info.arn, info);
     }
     for (const arn of givenArns) {
       const region = KEY_ARN.exec(arn)![1]!;

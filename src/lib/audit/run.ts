@@ -7,7 +7,7 @@ import { DropkeysError, ExitCode, failure, usageError } from "../errors.js";
 import type { Actor } from "../journal/journal.js";
 import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
-import { resolveScope, type AuditScope } from "./keys.js";
+import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
 import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport, type ReadStats } from "./report.js";
 import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
 import { readApi } from "./sources/api.js";
@@ -58,7 +58,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   const sourceKind: "api" | "s3" | "local" = options.source === "api" ? "api" : options.source.startsWith("s3://") ? "s3" : "local";
   const s3Location = sourceKind === "s3" ? parseS3Url(options.source) : undefined;
 
-  const scope = await resolveScope(ctx.policy, { keys: options.key, allKeys: options.allKeys }, (r) => ctx.aws.kms(r));
+  const scope = await resolveScope(ctx.policy, { keys: options.key, allKeys: options.allKeys, history: keyHistory(ctx) }, (r) => ctx.aws.kms(r));
   if (!scope.all && scope.keys.size === 0) {
     throw failure("no key in scope could be resolved to an ARN, so no event can be matched", {
       code: "audit.scope",
@@ -213,6 +213,15 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     });
   }
   if (failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) process.exitCode = ExitCode.findings;
+}
+
+/** Earlier ARNs of inventory keys from the journal; an unreadable journal only loses that. */
+function keyHistory(ctx: Context): { name: string; arn: string }[] {
+  try {
+    return journalHistory(ctx.journal().entries());
+  } catch {
+    return [];
+  }
 }
 
 function groupByRegion(scope: AuditScope): Map<string, string[]> {
