@@ -46,6 +46,12 @@ export interface OperationSpec<R> {
   verify?(result: R, request: OperationRequest): Promise<JournalVerification>;
   /** After a failure of execute(): what state things are in and what to run next. */
   onFailure?(error: unknown): Promise<FailureReport>;
+  /**
+   * The operation completes or rolls back whatever state a crashed run of the same request left
+   * (rotate-jwt): then a request whose intent has no outcome may run again; a request that
+   * reached an outcome never does.
+   */
+  resumable?: boolean;
   /** Extra journal details of a success (counts, dates); never secret values. */
   outcomeDetails?(result: R): Record<string, unknown>;
 }
@@ -123,7 +129,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     requestBytes: requestBytes(request),
     approvalFiles: flags.approvalFiles ?? [],
     interactive: ctx.interactive,
-    isRequestIdUsed: (id) => journal.hasRequestId(id),
+    isRequestIdUsed: (id) => journal.hasRequestId(id) && !(spec.resumable && journal.isInterruptedRequest(id)),
     aws: ctx.aws,
     out: ctx.out,
     summary: spec.summary,

@@ -7,6 +7,7 @@ import { awsErrorName } from "./errors.js";
 import { awsEntries, regionOf } from "./policy/load.js";
 import type { InventoryEntry } from "./policy/schema.js";
 import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
+import { formatLocal } from "./time.js";
 
 const DAY = 86_400_000;
 
@@ -29,6 +30,8 @@ export interface EntryStatus {
   health: Health;
   problems: string[];
   notes: string[];
+  /** A JWT rotation whose overlap has not ended yet (the secret's dropkeys:overlap-ends tag). */
+  rotationInProgress?: { overlapEnds: string } | undefined;
 }
 
 export interface StatusReport {
@@ -132,7 +135,10 @@ async function secretStatus(ctx: Context, entry: InventoryEntry, status: EntrySt
   for (const tag of secret.Tags ?? []) {
     if (tag.Key === "dropkeys:overlap-ends" && tag.Value) {
       const ends = new Date(tag.Value);
-      if (ends > at) status.notes.push(`rotation in progress, overlap ends ${tag.Value}`);
+      if (ends > at) {
+        status.rotationInProgress = { overlapEnds: ends.toISOString() };
+        status.notes.push(`rotation in progress, overlap ends ${formatLocal(ends)}`);
+      }
     }
   }
   applyDueDate(status, entry, last, at, undefined);

@@ -104,6 +104,17 @@ describe("journal", () => {
     expect(report.openIntents.map((e) => e.seq)).toEqual([2]);
   });
 
+  it("knows a request whose intent was never closed (a crash) from one that reached an outcome", () => {
+    const journal = new Journal(dir);
+    const open = journal.append(record(1));
+    const closed = journal.append(record(2));
+    journal.append({ type: "outcome", operation: "disable", requestId: "req-2", intentSeq: closed.seq, actor, outcome: "failed" });
+    expect(open.seq).toBe(1);
+    expect(journal.isInterruptedRequest("req-1")).toBe(true);
+    expect(journal.isInterruptedRequest("req-2")).toBe(false);
+    expect(journal.isInterruptedRequest("req-3")).toBe(false);
+  });
+
   it("refuses to act on a journal whose tail is broken or that was deleted", () => {
     filled(2);
     const ls = lines();

@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/lib/db/index.js";
+import { Journal } from "../../src/lib/journal/journal.js";
 import { rotate, versionTokenFor } from "../../src/lib/jwt/rotation.js";
 import { TAG_OVERLAP_ENDS } from "../../src/lib/jwt/secret-state.js";
 import { approverEntries, makeSshApprover, runApproved, sealRegistry, signRequest, type TestApprover } from "../support/approvers.js";
@@ -172,8 +173,9 @@ describe("scheduled rotation and --finish", () => {
 
     // status shows the rotation in progress.
     const status = await s.cli(["status", "--json"]);
-    const entry = (JSON.parse(status.stdout) as { entries: { name: string; notes: string[] }[] }).entries.find((e) => e.name === s.name)!;
-    expect(entry.notes.join(" ")).toContain(`rotation in progress, overlap ends ${overlapEnds}`);
+    const entry = (JSON.parse(status.stdout) as { entries: { name: string; notes: string[]; rotationInProgress?: { overlapEnds: string } }[] }).entries.find((e) => e.name === s.name)!;
+    expect(entry.rotationInProgress).toEqual({ overlapEnds });
+    expect(entry.notes.join(" ")).toMatch(/rotation in progress, overlap ends \d{4}-\d\d-\d\d \d\d:\d\d /);
 
     // Inside the overlap: another rotation is refused (exit 1, with the end time), --finish waits.
     const second = await s.approved(["rotate-jwt", "--reason", "again"]);
@@ -284,6 +286,37 @@ describe("crash recovery from the CLI", () => {
     expect(r.stdout).toContain(`Completed an interrupted rotation of ${s.name}: version ${half} is AWSCURRENT`);
     expect(await labels(s.name)).toEqual({ [original]: ["AWSPREVIOUS"], [pending]: [], [half]: ["AWSCURRENT"] });
     expect((await tags(s.name))[TAG_OVERLAP_ENDS]).toBeDefined();
+    await expectNoLeak(s);
+  });
+});
+
+describe("the same approved request after a crash", () => {
+  it("runs again and reuses the version the crashed run made; once finished it does not run a third time", async () => {
+    const s = await setup();
+    const g = ["--policy", s.policyFile, "--journal", s.journalDir];
+    const requestFile = path.join(s.work, "request.json");
+    const requested = await s.cli(["rotate-jwt", "--reason", "quarterly", "--request-out", requestFile]);
+    expect(requested.code, requested.stderr).toBe(0);
+    const request = JSON.parse(readFileSync(requestFile, "utf8")) as { id: string; params: Record<string, unknown> };
+    const signature = signRequest(requestFile, alem);
+    // What a run killed after step 1 leaves: its intent journalled, no outcome, a pending version.
+    new Journal(s.journalDir).append({ type: "intent", operation: "rotate-jwt", requestId: request.id, actor: { aws: "crashed", osUser: "u", host: "h" }, params: request.params });
+    const token = versionTokenFor(request.id);
+    await expect(
+      rotate({ sm, secretId: s.name, token, emergency: false, overlapMs: 3000, onStep: async (step) => { if (step.step === "pending") throw new Error("killed"); } }),
+    ).rejects.toThrow("killed");
+    const rerun = await runCli(["rotate-jwt", "--request", requestFile, "--approval", signature, ...g], { env: cliAwsEnv, cwd: s.work });
+    s.outputs.push(rerun);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const after = await labels(s.name);
+    expect(holder(after, "AWSCURRENT")).toBe(token);
+    expect(Object.values(after).filter((stages) => stages.includes("AWSPENDING"))).toHaveLength(0);
+    expect(Object.keys(after)).toHaveLength(2);
+    const again = await runCli(["rotate-jwt", "--request", requestFile, "--approval", signature, ...g], { env: cliAwsEnv, cwd: s.work });
+    s.outputs.push(again);
+    // Refused before any approval is looked at (the overlap runs); the replay rule would refuse it next.
+    expect(again.code).toBe(1);
+    expect(await labels(s.name)).toEqual(after);
     await expectNoLeak(s);
   });
 });

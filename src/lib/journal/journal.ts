@@ -181,6 +181,18 @@ export class Journal {
     return this.entries().some((e) => e.type === "intent" && e.requestId === id);
   }
 
+  /**
+   * Whether a request's intent was journalled but nothing closed it: the process died while
+   * carrying it out. A resumable operation may run that same approved request again.
+   */
+  isInterruptedRequest(id: string): boolean {
+    const entries = this.entries();
+    const intents = entries.filter((e) => e.type === "intent" && e.requestId === id).map((e) => e.seq);
+    if (intents.length === 0) return false;
+    const closed = new Set(entries.filter((e) => e.type === "outcome" && e.intentSeq !== undefined).map((e) => e.intentSeq));
+    return intents.every((seq) => !closed.has(seq));
+  }
+
   /** Walk the whole chain; name the first bad line and why. */
   verify(): JournalVerifyReport {
     const problems: JournalProblem[] = [];

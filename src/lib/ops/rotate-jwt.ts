@@ -175,6 +175,8 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     reason: input.reason,
     incident: input.incident,
     summary,
+    // A crash after step 1 or 3 is completed by running the same approved request again.
+    resumable: true,
 
     async preflight() {
       const state = await requireState(sm, target.name);
