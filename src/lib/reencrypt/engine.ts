@@ -118,6 +118,8 @@ export async function reencrypt(options: ReencryptOptions): Promise<ReencryptRes
     };
     result.tables.push(t);
     const rows = scanRows(options.db, table, options.pageSize ?? 500);
+    const writer = new GroupCommitWriter(options.db);
+    const slots = new Semaphore(concurrency);
     const worker = async () => {
       for (;;) {
         if (options.signal?.aborted || fatal) return;
@@ -132,7 +134,7 @@ export async function reencrypt(options: ReencryptOptions): Promise<ReencryptRes
         const row = next.value;
         t.scanned++;
         try {
-          const outcome = await rewrapRow(options, table, row, t, (n) => (result.throttled += n));
+          const outcome = await rewrapRow(options, table, row, t, (n) => (result.throttled += n), writer, slots);
           t[outcome]++;
           if (outcome === "rewrapped" || outcome === "alreadyNew") sampler.add({ table: table.table, id: row.id });
         } catch (error) {
@@ -143,7 +145,8 @@ export async function reencrypt(options: ReencryptOptions): Promise<ReencryptRes
         options.onProgress?.({ table: table.table, scanned: t.scanned, rewrapped: t.rewrapped, total: t.total });
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    // Rows waiting for their commit do not hold a KMS slot: more rows than slots are in flight.
+    await Promise.all(Array.from({ length: Math.max(concurrency * 4, 64) }, worker));
     await rows.return(undefined);
   }
   result.interrupted = options.signal?.aborted === true;
@@ -162,6 +165,8 @@ async function rewrapRow(
   row: { id: unknown; value: unknown },
   t: TableResult,
   throttled: (n: number) => void,
+  writer: GroupCommitWriter,
+  slots: Semaphore,
 ): Promise<RowOutcome> {
   const len = options.wrappedDekBytes;
   const ref: RowRef = { table: table.table, column: table.column, id: row.id };
@@ -171,9 +176,11 @@ async function rewrapRow(
     const wrapped = table.format === "envelope" ? parseEnvelope(value, len, ref).wrappedDek : parseWrappedDek(value, len, ref);
     let out;
     try {
-      out = await withBackoff(
-        () => options.kms.send(new ReEncryptCommand({ CiphertextBlob: wrapped, SourceKeyId: options.from.arn, DestinationKeyId: options.to.arn })),
-        { ...options.backoff, signal: options.signal, onThrottle: () => throttled(1) },
+      out = await slots.run(() =>
+        withBackoff(
+          () => options.kms.send(new ReEncryptCommand({ CiphertextBlob: wrapped, SourceKeyId: options.from.arn, DestinationKeyId: options.to.arn })),
+          { ...options.backoff, signal: options.signal, onThrottle: () => throttled(1) },
+        ),
       );
     } catch (error) {
       const name = awsErrorName(error);
@@ -199,7 +206,7 @@ async function rewrapRow(
     }
     const next = table.format === "envelope" ? Buffer.concat([blob, bytes.subarray(len)]) : blob;
     await options.beforeWrite?.(table.table, row.id);
-    const { changes } = await options.db.execute(`UPDATE ${table.table} SET ${table.column} = ? WHERE ${table.id} = ? AND ${table.column} = ?`, [
+    const changes = await writer.write(`UPDATE ${table.table} SET ${table.column} = ? WHERE ${table.id} = ? AND ${table.column} = ?`, [
       encodeLike(value, next),
       row.id,
       value,
@@ -211,6 +218,50 @@ async function rewrapRow(
     if (fresh.length === 0 || fresh[0]!.v === null || fresh[0]!.v === undefined) return "gone";
     value = fresh[0]!.v;
     if (attempt + 1 >= (options.maxRaceRetries ?? 5)) throw new RowFailure(`lost ${attempt + 1} compare-and-set races to concurrent writes; rerun to finish it`);
+  }
+}
+
+/**
+ * Compare-and-set writes of concurrent workers share commits: each UPDATE is its own atomic
+ * compare-and-set (a record is rewrapped whole or not at all), but one transaction carries all
+ * the writes that arrived while the previous commit was being flushed to disk. A commit costs an
+ * fsync; per-row commits would cap the rate at the disk's fsync rate.
+ */
+const GROUP_COMMIT_WINDOW_MS = 50;
+
+class GroupCommitWriter {
+  private pending: { sql: string; params: unknown[]; resolve(changes: number): void; reject(error: unknown): void }[] = [];
+  private running = false;
+
+  constructor(private readonly db: Database) {}
+
+  write(sql: string, params: unknown[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ sql, params, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        // A short window gathers more writes per commit (SQLite's commit blocks the event loop).
+        setTimeout(() => void this.flush(), GROUP_COMMIT_WINDOW_MS);
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        const changes = await this.db.transaction(async (tx) => {
+          const out: number[] = [];
+          for (const w of batch) out.push((await tx.execute(w.sql, w.params)).changes);
+          return out;
+        });
+        batch.forEach((w, i) => w.resolve(changes[i]!));
+      } catch (error) {
+        batch.forEach((w) => w.reject(error));
+      }
+    }
+    this.running = false;
   }
 }
 
@@ -253,6 +304,24 @@ export async function withBackoff<T>(fn: () => Promise<T>, options: BackoffOptio
       options.onThrottle?.();
       const delay = Math.random() * Math.min(cap, base * 2 ** attempt);
       await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** At most `n` calls at once (the --concurrency bound on KMS). */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
     }
   }
 }
