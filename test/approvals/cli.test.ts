@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { approverEntries, makeSshApprover, sealRegistry, signRequest, type TestApprover } from "../support/approvers.js";
-import { cliAwsEnv } from "../support/aws.js";
+import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
+import { cliAwsEnv, kmsClient } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
-import { writePolicy } from "../support/policy.js";
+import { suffix, writePolicy } from "../support/policy.js";
 
 const inventory = [{ name: "k1", kind: "kms-key", rotation: "annual" }];
 
@@ -204,11 +205,24 @@ describe("the registry seal rotates like TUF's root", () => {
     expect(r.stderr).toContain("approvers alem and alem2 have the same email");
   });
 
-  it("shows the edited, unsealed list as changed", async () => {
+  it("shows the edited, unsealed list as changed, and refuses other operations until it is sealed", async () => {
     const s = await sealed();
-    const r = await s.cli(["approvers", "status"]);
+    let r = await s.cli(["approvers", "status"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("CHANGED since the last seal");
+    // A real key to act on (the operation resolves it before the pipeline checks the registry).
+    const name = `k1-${suffix()}`;
+    const key = await kmsClient().send(new CreateKeyCommand({}));
+    await kmsClient().send(new CreateAliasCommand({ AliasName: `alias/${name}`, TargetKeyId: key.KeyMetadata!.KeyId! }));
+    writePolicy(s.dir, { inventory: [{ name, kind: "kms-key", rotation: "annual" }], approvers: approverEntries([s.alem, s.alice, s.dave, s.erin]), approvals: { registry: { roles: ["CISO", "*"] }, disable: { roles: [["security-lead", "CISO"]] } } }, path.basename(s.policyFile));
+    r = await s.cli(["disable", name, "--reason", "test", "--dry-run"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/the approvers registry changed without approval: the policy's approvers \(digest \w+…\) are not the list sealed in journal entry #1/);
+    expect(r.stderr).toContain("dropkeys approvers seal");
+    expect(await reseal(s, [s.alem, s.alice])).toMatchObject({ code: 0 });
+    r = await s.cli(["disable", name, "--reason", "test", "--dry-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Dry run");
   });
 
   it("refuses a re-seal signed only by the newly added people", async () => {
