@@ -14,6 +14,7 @@ import {
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { signRequest } from "../support/approvers.js";
 import { kmsClient } from "../support/aws.js";
 import { suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "./setup.js";
@@ -189,6 +190,8 @@ describe("disable, enable, rotate-key", () => {
     expect(done.code).toBe(0);
     const list = JSON.parse((await w.cli(["incident", "list", "--json"])).stdout) as { incidents: { id: string; done: number }[] };
     expect(list.incidents.find((i) => i.id === `INC-T-${s}`)!.done).toBe(4);
+    expect((await w.cli(["incident", "show", `INC-NONE-${s}`])).code).toBe(2);
+    expect((await w.cli(["incident", "done", `INC-T-${s}`, "13"])).code).toBe(2);
   });
 
   it("enable undoes a false alarm with drop-key-admin + CISO; enable again is a no-op", async () => {
@@ -210,6 +213,23 @@ describe("disable, enable, rotate-key", () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("less than an hour ago");
     expect((await kmsClient().send(new ListKeyRotationsCommand({ KeyId: key.KeyId }))).Rotations).toHaveLength(1);
+  });
+});
+
+describe("disable in eu-west-1, inline approval", () => {
+  it("--request/--approval on the command itself: JSON with the new incident and its deadlines", async () => {
+    const req = path.join(w.dir, `disable-west-${s}.json`);
+    let r = await w.cli(["disable", names.west, "--reason", "suspicious decrypts", "--request-out", req]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await w.cli(["disable", names.west, "--request", req, "--approval", signRequest(req, w.alem), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { status: string; result: { region: string }; incident: { id: string; deadlines: unknown[] }; next: string[] };
+    expect(doc.status).toBe("done");
+    expect(doc.result.region).toBe("eu-west-1");
+    expect(doc.incident.id).toMatch(/^INC-\d{8}-\d{4}$/);
+    expect(doc.incident.deadlines).toHaveLength(2);
+    expect(doc.next[0]).toContain(`dropkeys enable ${names.west}`);
+    expect((await describeAlias(names.west, "eu-west-1")).KeyState).toBe("Disabled");
   });
 });
 
@@ -301,7 +321,6 @@ describe("schedule-deletion and cancel-deletion", () => {
     const req = path.join(w.dir, `enable-${s}.json`);
     let r = await w.cli(["enable", names.hold, "--reason", "needed after all", "--request-out", req]);
     expect(r.code).toBe(0);
-    const { signRequest } = await import("../support/approvers.js");
     const sigs = [w.alem, w.alice].flatMap((a) => ["--approval", signRequest(req, a)]);
     r = await w.cli(["enable", names.hold, "--request", req, ...sigs]);
     expect(r.code, r.stderr).toBe(0);
