@@ -93,6 +93,12 @@ describe("dropkeys shred-user", () => {
     expect(r.stdout).toMatch(/Already erased/);
   });
 
+  it("an unknown user alone: not found, exit 1, nothing to approve", async () => {
+    const r = await w.cli(["shred-user", "88888", "--reason", "DSR-2026-0888"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/88888: not found/);
+  });
+
   it("a batch from a file: held and unknown users reported, the others erased, exit 1, summary in JSON", async () => {
     const file = path.join(w.dir, "batch.txt");
     writeFileSync(file, "# erasure requests 2026-11\n2\n3\n4\n99999\n1\n");

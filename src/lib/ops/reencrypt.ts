@@ -8,7 +8,7 @@ import { databaseUrl, redactUrl, withDatabase, type Database } from "../db/index
 import { resolveWrappedDekBytes } from "../envelope/index.js";
 import { awsErrorName, DropkeysError, failure, usageError } from "../errors.js";
 import { requireReason } from "../keys/common.js";
-import type { OperationSpec } from "../operation.js";
+import type { OperationResult, OperationSpec } from "../operation.js";
 import { databaseSection, reencryptTables } from "../policy/database-section.js";
 import { findEntry, regionOf } from "../policy/load.js";
 import { reencrypt, totals, verifySample, type KeyRef, type ReencryptResult } from "../reencrypt/engine.js";
@@ -221,4 +221,10 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       };
     },
   };
+}
+
+/** How `dropkeys apply` can render this operation's result (table, exit code) like the command does. */
+export async function render(ctx: Context, _spec: OperationSpec<ReencryptRun>, outcome: OperationResult<ReencryptRun>): Promise<void> {
+  const { renderReencrypt } = await import("../reencrypt/command.js");
+  renderReencrypt(ctx, outcome);
 }

@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { databaseUrl, redactUrl, withDatabase, type Database } from "../db/index.js";
 import { usageError } from "../errors.js";
 import { requireReason } from "../keys/common.js";
-import type { OperationSpec } from "../operation.js";
+import type { OperationResult, OperationSpec } from "../operation.js";
 import { databaseSection } from "../policy/database-section.js";
 import { classifyUsers, OPERATION, shredUsers, verificationOf, type ShredSummary, type UserState } from "../shred/engine.js";
 import { interruptSignal } from "../shred/signals.js";
@@ -122,4 +122,10 @@ export async function build(ctx: Context, input: OperationInput): Promise<ShredS
     },
   };
   return spec;
+}
+
+/** How `dropkeys apply` can render this operation's result (summary, exit code) like the command does. */
+export async function render(ctx: Context, spec: ShredSpec, outcome: OperationResult<ShredSummary>): Promise<void> {
+  const { renderShred } = await import("../shred/command.js");
+  renderShred(ctx, spec, outcome);
 }
