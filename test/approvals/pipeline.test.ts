@@ -198,7 +198,7 @@ describe("refused with exit 3, nothing done", () => {
     const e = await refusal("test-dual", { requestFile: file, approvalFiles: [sig(file, carol)] });
     expect(e.exitCode).toBe(3);
     expect(e.code).toBe("approval.missing");
-    expect(e.message).toMatch(/rule "test-dual" \(drop-key-admin \+ CISO, distinct people\); still needed: (CISO|drop-key-admin)\. Approved so far by: carol\. Note: carol already fills another role and one person cannot fill two/);
+    expect(e.message).toMatch(/rule "test-dual" \(drop-key-admin \+ CISO, distinct people\); still needed: (CISO|drop-key-admin)\. Approved so far by: carol\. Note: carol fills (CISO|drop-key-admin) and cannot also fill (CISO|drop-key-admin): one person, one role/);
   });
 
   it("an unknown approver", async () => {

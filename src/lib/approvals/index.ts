@@ -60,7 +60,7 @@ export async function collectApprovals(o: CollectOptions): Promise<CollectedAppr
 
   let result = assign(o.rule, verified);
   if (!result.complete) {
-    if (!o.interactive) throw missingApprovals(o, verified, result.unfilled);
+    if (!o.interactive) throw missingApprovals(o, verified, result);
     const { promptForApprovals } = await import("./interactive.js");
     await promptForApprovals(o, vc, verified, {
       unfilled: (list) => assign(o.rule, list).unfilled,
@@ -70,7 +70,7 @@ export async function collectApprovals(o: CollectOptions): Promise<CollectedAppr
       },
     });
     result = assign(o.rule, verified);
-    if (!result.complete) throw missingApprovals(o, verified, result.unfilled);
+    if (!result.complete) throw missingApprovals(o, verified, result);
   }
   for (const v of verified) {
     if (!result.used.has(v)) o.out.warn(`the approval of ${v.approver.name} (${v.source}) is not needed for rule "${o.ruleName}" and is not recorded`);
@@ -141,14 +141,16 @@ function assign(rule: ApprovalRule, verified: VerifiedApproval[]): Assignment {
 }
 
 /** Exit 3 naming the rule, what is still needed, who could give it, and the commands for it. */
-function missingApprovals(o: CollectOptions, verified: VerifiedApproval[], unfilled: number[]): Error {
-  const slots = unfilled.map((i) => o.rule.roles[i]!);
+function missingApprovals(o: CollectOptions, verified: VerifiedApproval[], result: Assignment): Error {
+  const slots = result.unfilled.map((i) => o.rule.roles[i]!);
   const needed = slots.map(describeSlot);
   const notes: string[] = [];
   for (const v of verified) {
-    const could = slots.filter((s) => fillsSlot(v.approver, s) !== undefined);
-    if (could.length > 0) notes.push(`${v.approver.name} already fills another role and one person cannot fill two`);
-    else if (!o.rule.roles.some((s) => fillsSlot(v.approver, s) !== undefined)) {
+    const could = slots.find((s) => fillsSlot(v.approver, s) !== undefined);
+    const fills = result.filled.find((f) => f.approval === v)?.role;
+    if (could !== undefined && fills !== undefined) {
+      notes.push(`${v.approver.name} fills ${fills === "*" ? "a role" : fills} and cannot also fill ${describeSlot(could)}: one person, one role`);
+    } else if (!o.rule.roles.some((s) => fillsSlot(v.approver, s) !== undefined)) {
       notes.push(`${v.approver.name} (${v.approver.roles.join(", ")}) holds none of the roles this rule needs`);
     }
   }
