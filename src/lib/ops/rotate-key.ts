@@ -6,7 +6,7 @@ import { RotateKeyOnDemandCommand } from "@aws-sdk/client-kms";
 import type { Context } from "../context.js";
 import { awsErrorName, failure } from "../errors.js";
 import { command, kmsJournalTarget, requireReason, stateAfterFailure } from "../keys/common.js";
-import { describeKeyId, describeState, listRotations, requireKey, resolveKmsEntry, sendWithoutLimitRetry } from "../keys/kms.js";
+import { describeKeyId, describeState, listRotations, pollUntil, requireKey, resolveKmsEntry, sendWithoutLimitRetry } from "../keys/kms.js";
 import type { OperationSpec } from "../operation.js";
 import { awsFailure } from "../targets.js";
 import { formatLocal } from "../time.js";
@@ -83,11 +83,19 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     },
 
     async verify(result) {
-      const rotations = await listRotations(kms, result.keyId);
-      const onDemand = rotations.filter((r) => r.RotationType === "ON_DEMAND");
-      // AWS records the rotation when it completes (usually at once); moto at once.
+      // AWS lists an on-demand rotation once it completes (usually seconds): wait for it, bounded.
+      const progress = ctx.out.progress(`waiting for KMS to list the rotation of ${target.name}`);
+      const poll = await pollUntil(
+        async () => {
+          const onDemand = (await listRotations(kms, result.keyId)).filter((r) => r.RotationType === "ON_DEMAND");
+          return { done: onDemand.length > result.onDemandBefore, value: onDemand, status: `${onDemand.length} on-demand rotation(s) listed` };
+        },
+        { timeoutMs: ctx.policy.disableVerifyTimeout, initialDelayMs: 250, onWait: (_a, elapsed, last) => progress.update(`waiting for KMS to list the rotation (${Math.round(elapsed / 1000)} s: ${last})`) },
+      );
+      progress.done();
+      const onDemand = poll.value;
       const newest = onDemand[0]?.RotationDate;
-      const passed = onDemand.length > result.onDemandBefore;
+      const passed = poll.done;
       return {
         method: "ListKeyRotations: a new ON_DEMAND rotation is listed",
         result: passed ? "passed" : "failed",

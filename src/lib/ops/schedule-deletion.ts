@@ -9,7 +9,7 @@ import type { Context } from "../context.js";
 import { awsErrorName, failure, usageError } from "../errors.js";
 import type { JournalVerification } from "../journal/journal.js";
 import { command, kmsJournalTarget, requireReason, stateAfterFailure } from "../keys/common.js";
-import { canaryDecrypt, canaryEncrypt, canaryEncryptAttempt, canaryFromJournal, describeKeyId, describeState, requireKey, type KmsKeyTarget } from "../keys/kms.js";
+import { canaryDecrypt, canaryEncrypt, canaryEncryptAttempt, canaryFromJournal, describeKeyId, describeState, pollUntil, requireKey, type KmsKeyTarget } from "../keys/kms.js";
 import type { OperationSpec } from "../operation.js";
 import { registerSecret } from "../sensitive.js";
 import { aliasOf, awsFailure, describeSecret, resolveEntry, type Target } from "../targets.js";
@@ -122,13 +122,21 @@ async function buildKms(ctx: Context, input: OperationInput, target: KmsKeyTarge
     },
 
     async verify(result): Promise<JournalVerification> {
-      const meta = await describeKeyId(kms, key.keyId);
-      const pending = meta.KeyState === "PendingDeletion";
+      // The new state can take a moment to reach every KMS host: poll, bounded like a disable.
+      const poll = await pollUntil(
+        async () => {
+          const meta = await describeKeyId(kms, key.keyId);
+          const check = result.canary ? await canaryDecrypt(kms, result.canary) : await canaryEncryptAttempt(kms, key.keyId);
+          const done = meta.KeyState === "PendingDeletion" && !!meta.DeletionDate && check.outcome === "refused";
+          return { done, value: { meta, check }, status: `${meta.KeyState}, ${check.outcome}` };
+        },
+        { timeoutMs: ctx.policy.disableVerifyTimeout, initialDelayMs: 250 },
+      );
+      const { meta, check } = poll.value;
       const date = meta.DeletionDate?.toISOString();
-      const check = result.canary ? await canaryDecrypt(kms, result.canary) : await canaryEncryptAttempt(kms, key.keyId);
       const what = result.canary ? "canary Decrypt" : "Encrypt";
       const refused = check.outcome === "refused";
-      const passed = pending && !!date && refused;
+      const passed = poll.done;
       return {
         method: `DescribeKey (KeyState, DeletionDate), then a ${what} that must be refused (DisabledException or KMSInvalidStateException)`,
         result: passed ? "passed" : "failed",
