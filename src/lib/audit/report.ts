@@ -36,7 +36,7 @@ export interface AuditReport {
   findingsBySeverity: Record<Severity, number>;
   failOn: Severity | "none";
   notes: string[];
-  performance: { seconds: number; mbPerSecond: number; eventsPerSecond: number; recordsPerSecond: number; peakRssMb: number; workers: number };
+  performance: { seconds: number; readSeconds: number; mbPerSecond: number; eventsPerSecond: number; recordsPerSecond: number; peakRssMb: number; workers: number };
 }
 
 /** "123456789012:role/drop-app-runner" from an IAM/STS ARN; other principals as they are. */
