@@ -81,6 +81,11 @@ export async function buildProgram(argv: string[]): Promise<Command> {
 export async function main(argv: string[]): Promise<void> {
   // The SDK's notice about its future Node 22 requirement would end up in every cron mail.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // `dropkeys ... | head` closes the pipe early: that is the reader's choice, not a failure.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   process.on("SIGINT", () => process.exit(ExitCode.interrupted));
   let program: Command;
   try {

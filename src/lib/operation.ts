@@ -163,6 +163,8 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
         intentSeq: intent.seq,
         target: spec.journalTarget,
         actor,
+        reason: request.reason ?? undefined,
+        incident: request.incident ?? undefined,
         outcome: "failed",
         error: errorSummary(error),
         state: report?.state,
@@ -179,6 +181,9 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
       intentSeq: intent.seq,
       target: spec.journalTarget,
       actor,
+      // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
+      reason: request.reason ?? undefined,
+      incident: request.incident ?? undefined,
       outcome: verified ? "succeeded" : "failed",
       verification,
       details: spec.outcomeDetails?.(result),

@@ -27,7 +27,7 @@ export function renderMarkdown(entry: JournalEntry, options: { header: boolean }
   item("Key id", entry.target?.arn ?? entry.target?.name);
   item("Region", entry.target?.region);
   item("Date", entry.time);
-  if (entry.params?.deletionDate) item("Deletion date", entry.params.deletionDate);
+  item("Deletion date", entry.params?.deletionDate ?? entry.details?.deletionDate);
   item("Reason", entry.reason);
   item("Incident", entry.incident);
   item("Actor", `${entry.actor.aws} (${entry.actor.osUser}@${entry.actor.host})`);
