@@ -38,6 +38,14 @@ function journalledArn(drill, name) {
   return hit?.target.arn;
 }
 
+/** The incident the compromised key was disabled under, if an earlier stage did that. */
+function journalledIncident(drill, name) {
+  const file = path.join(drill.work, "legal", "internkontroll.jsonl");
+  if (!existsSync(file)) return undefined;
+  const entries = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return entries.find((e) => e.operation === "disable" && e.target?.name === name && e.incident)?.incident;
+}
+
 function record({ time, keyArn, role, name = "Decrypt", errorCode, invokedBy }) {
   const account = keyArn.split(":")[4];
   const region = keyArn.split(":")[3];
@@ -137,11 +145,13 @@ export default async function auditStage(drill) {
   drill.note(`A local copy of the trail's archive (as \`aws s3 sync\` leaves it): ${path.relative(drill.work, archive)}/, one file cut short (${path.basename(broken)}).`);
 
   const base = ["audit-decrypts", "--policy", policyFile, "--source", archive];
+  const incident = journalledIncident(drill, COMPROMISED);
   drill.step(
     `Step 9: every call on ${COMPROMISED} in the last 30 days (the alias names the replacement now; the journal knows the compromised key)`,
-    [...base, "--key", COMPROMISED, "--since", "30d"],
+    [...base, "--key", COMPROMISED, "--since", "30d", ...(incident ? ["--incident", incident, "--reason", "POLICY.md §5 step 9"] : [])],
     { expect: [4] },
   );
+  if (incident) drill.step("The incident's checklist: step 9 is done, with the audit as evidence", ["incident", "show", incident]);
   drill.step("The same key by its ARN; --fail-on critical: the scheduled deletion still pages", [...base, "--key", compromised, "--since", "30d", "--fail-on", "critical"], { expect: [4] });
   drill.step("Nightly from cron: every KMS key of the inventory; exit 4 = a finding at high or above", [...base, "--since", "30d"], { expect: [4] });
   drill.step("Only criticals page at night (--fail-on critical); --strict turns the damaged file into exit 1", [...base, "--key", "drop-national-id-key", "--fail-on", "critical", "--strict", "--csv"], { expect: [1] });

@@ -21,13 +21,15 @@ export function register(command: Command): void {
     .option("--concurrency <n>", "S3 downloads at a time", "8")
     .option("--workers <n>", "parser threads for a local archive (default: one per core; 0 = none)")
     .option("--no-coverage", "do not read the trails' settings (DescribeTrails, GetEventSelectors)")
+    .option("--incident <id>", "the incident this audit belongs to (its step 9 is then done in `dropkeys incident show`)")
+    .option("--reason <text>", "why (goes into the journal)")
     .action(async (options: AuditOptions) => {
       const [{ createContext }, { runAudit }] = await Promise.all([import("../lib/context.js"), import("../lib/audit/run.js")]);
       await runAudit(await createContext(options), options);
     });
   examples(
     command,
-    "dropkeys audit-decrypts --key drop-national-id-key --since 30d      # POLICY.md §5 step 9",
+    "dropkeys audit-decrypts --key drop-kyc-key --since 30d --incident INC-20261123-1405   # POLICY.md §5 step 9",
     "dropkeys audit-decrypts --source s3://drop-cloudtrail/org --since 2026-10-01 --json",
     "dropkeys audit-decrypts --source ./cloudtrail-copy --all-keys --csv > uses.csv",
     "dropkeys audit-decrypts --print-sql --since 90d > audit.sql            # run it in Athena",

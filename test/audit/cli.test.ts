@@ -219,8 +219,11 @@ describe("dropkeys audit-decrypts", () => {
     new Journal(journalDir).append({ type: "outcome", operation: "disable", actor: { aws: "test", osUser: "test", host: "test" }, target: { name: NATIONAL, arn: earlier, region: "eu-north-1", kind: "kms-key" } });
     const archive = path.join(dir, "earlier");
     writeTrailFile(archive, "2026-11-18", "111122223333_CloudTrail_eu-north-1_20261118T1210Z_gggg.json.gz", [kmsRecord({ time: "2026-11-18T12:00:00Z", keyArn: earlier, role: "drop-batch-export" })]);
-    const r = await audit(["--source", archive, "--json", "--key", NATIONAL], "legal-10");
+    const r = await audit(["--source", archive, "--json", "--key", NATIONAL, "--incident", "INC-AUDIT-9", "--reason", "step 9"], "legal-10");
     expect(r.code, r.stderr).toBe(4);
+    // The run is journalled under the incident, with the key as target (the incident's step 9 evidence).
+    const last = JSON.parse(readFileSync(path.join(journalDir, "internkontroll.jsonl"), "utf8").trim().split("\n").pop()!) as Record<string, unknown>;
+    expect(last).toMatchObject({ type: "event", operation: "audit-decrypts", incident: "INC-AUDIT-9", reason: "step 9", outcome: "succeeded", target: { name: NATIONAL, kind: "kms-key" } });
     const doc = JSON.parse(r.stdout) as Doc;
     expect(doc.scope.keys.map((k) => [k.name, k.arn]).sort()).toEqual([[NATIONAL, arns[NATIONAL]], [`${NATIONAL} (earlier key)`, earlier]].sort());
     expect(doc.findings.map((f) => [f.rule, f.key])).toEqual([[1, `${NATIONAL} (earlier key)`]]);

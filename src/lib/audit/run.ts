@@ -31,6 +31,8 @@ export interface AuditOptions extends GlobalOptions {
   concurrency: string;
   workers?: string;
   coverage: boolean;
+  incident?: string;
+  reason?: string;
 }
 
 const HISTORY_DAYS = 90;
@@ -247,10 +249,17 @@ async function journal(ctx: Context, report: AuditReport, options: AuditOptions)
     // Reading a local copy needs no AWS identity; the journal still says who ran it.
     actor = { aws: "unknown", ...localActor() };
   }
+  // One key named: the journal's target (an incident's step 9 shows it as evidence).
+  const keys = report.scope.keys;
+  const single = !report.scope.allKeys && options.key.length === 1 && keys.length >= 1 ? { ...keys[0]!, arn: keys.length === 1 ? keys[0]!.arn : undefined } : undefined;
   ctx.journal().append({
     type: "event",
     operation: "audit-decrypts",
     actor,
+    ...(single ? { target: { name: single.name.replace(/ \(earlier key\)$/, ""), ...(single.arn ? { arn: single.arn } : {}), region: single.region, kind: "kms-key" } } : {}),
+    ...(options.incident ? { incident: options.incident } : {}),
+    ...(options.reason ? { reason: options.reason } : {}),
+    outcome: options.strict && report.skippedTotal > 0 ? "failed" : "succeeded",
     params: {
       since: report.window.since,
       until: report.window.until,
