@@ -18,7 +18,8 @@ export const DROP_SCHEMA = [
   "CREATE INDEX transactions_user ON transactions (user_id)",
   "CREATE TABLE legal_holds (user_id INTEGER NOT NULL, reason TEXT NOT NULL, released_at TEXT)",
   "CREATE INDEX legal_holds_user ON legal_holds (user_id)",
-  "CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
+  // As rotate-jwt --emergency expects it (revocation, and the sessions active in a compromise window).
+  "CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, token_hash TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT, revoked INTEGER NOT NULL DEFAULT 0)",
 ];
 
 /** The policy `database` section that maps the schema above. */

@@ -100,7 +100,8 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       const warnings: string[] = [];
       const fromNow = (await kms.send(new DescribeKeyCommand({ KeyId: from.keyId }))).KeyMetadata!;
       const toNow = (await kms.send(new DescribeKeyCommand({ KeyId: to.keyId }))).KeyMetadata!;
-      facts.push(`from: ${from.name} ${from.keyId} (${fromNow.KeyState})`, `to: ${to.name} ${to.keyId} (${toNow.KeyState})`);
+      const label = (k: ResolvedKey) => (k.name === k.keyId ? k.keyId : `${k.name} ${k.keyId}`);
+      facts.push(`from: ${label(from)} (${fromNow.KeyState})`, `to: ${label(to)} (${toNow.KeyState})`);
       if (toNow.KeyState !== "Enabled" || toNow.KeyUsage !== "ENCRYPT_DECRYPT" || toNow.KeySpec !== "SYMMETRIC_DEFAULT") {
         throw failure(`the new key ${to.name} (${to.keyId}) is ${toNow.KeyState} ${toNow.KeySpec}/${toNow.KeyUsage}: it must be an Enabled symmetric ENCRYPT_DECRYPT key`, {
           code: "reencrypt.destination",
@@ -224,7 +225,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
 }
 
 /** How `dropkeys apply` can render this operation's result (table, exit code) like the command does. */
-export async function render(ctx: Context, _spec: OperationSpec<ReencryptRun>, outcome: OperationResult<ReencryptRun>): Promise<void> {
+export async function render(ctx: Context, outcome: OperationResult<ReencryptRun>): Promise<void> {
   const { renderReencrypt } = await import("../reencrypt/command.js");
   renderReencrypt(ctx, outcome);
 }

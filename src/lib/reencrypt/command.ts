@@ -7,6 +7,7 @@ import { readRequestFile } from "../approvals/request.js";
 import { runOperation, type OperationResult } from "../operation.js";
 import { table as textTable } from "../output.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
+import { formatLocal } from "../time.js";
 import { totals } from "./engine.js";
 import type { ReencryptRun } from "../ops/reencrypt.js";
 
@@ -82,7 +83,9 @@ export function reencryptRenderOptions(ctx: Context): RenderOptions<ReencryptRun
         for (const bad of x.failed.slice(0, 20)) lines.push(c.red(`  ${x.table} row ${JSON.stringify(bad.id)}: ${bad.error}`));
       }
       if (r.throttled) lines.push(`  KMS throttled ${r.throttled} call(s); each was retried with backoff.`);
-      if (r.source.reenabled) lines.push(`  Source key enabled at ${r.source.enabledAt} for the run and disabled again at ${r.source.disabledAt}.`);
+      if (r.source.reenabled && r.source.enabledAt && r.source.disabledAt) {
+        lines.push(`  Source key enabled at ${formatLocal(new Date(r.source.enabledAt))} for the run and disabled again at ${formatLocal(new Date(r.source.disabledAt))}.`);
+      }
       if (r.interrupted) lines.push(c.yellow("  Interrupted: run the same command again to finish (what is done is skipped)."));
       return lines;
     },
