@@ -163,7 +163,27 @@ export class RecordScanner {
   }
 }
 
-/** How many bad-event reasons to name per file; the rest are counted. */
+/** Parse one record's text into `result`: a KMS event in scope is kept, a malformed one counted. */
+export function takeRecord(result: FileResult, text: string, filter: ScanFilter, keySet: Set<string> | null, unparseable: string): void {
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    result.badEvents++;
+    result.badEventSample ??= unparseable;
+    return;
+  }
+  const normalized = normalize(record);
+  if ("skip" in normalized) return;
+  if ("problem" in normalized) {
+    result.badEvents++;
+    result.badEventSample ??= normalized.problem;
+    return;
+  }
+  result.kmsEvents++;
+  if (inScope(normalized.event, filter, keySet)) result.events.push(normalized.event);
+}
+
 export interface ReadOptions {
   name: string;
   gzip: boolean;
@@ -190,24 +210,7 @@ export async function readCloudTrail(input: Readable, options: ReadOptions): Pro
   };
   const scanner = new RecordScanner((buf, start, end, maybeKms) => {
     result.records++;
-    if (!maybeKms) return;
-    let record: unknown;
-    try {
-      record = JSON.parse(buf.toString("utf8", start, end));
-    } catch {
-      result.badEvents++;
-      result.badEventSample ??= "a record that is not valid JSON";
-      return;
-    }
-    const normalized = normalize(record);
-    if ("skip" in normalized) return;
-    if ("problem" in normalized) {
-      result.badEvents++;
-      result.badEventSample ??= normalized.problem;
-      return;
-    }
-    result.kmsEvents++;
-    if (inScope(normalized.event, filter, keySet)) result.events.push(normalized.event);
+    if (maybeKms) takeRecord(result, buf.toString("utf8", start, end), filter, keySet, "a record that is not valid JSON");
   });
   let compressed = 0;
   if (options.compressedBytes === undefined) input.on("data", (chunk: Buffer) => (compressed += chunk.length));

@@ -3,7 +3,8 @@
 // region. Requests are paced under that limit; ThrottlingException waits and retries with backoff.
 import { LookupEventsCommand, type LookupAttribute, type LookupEventsCommandOutput } from "@aws-sdk/client-cloudtrail";
 import { awsErrorName, failure } from "../../errors.js";
-import { inScope, KMS_SOURCE, normalize } from "../normalize.js";
+import { KMS_SOURCE } from "../normalize.js";
+import { takeRecord } from "../scan.js";
 import type { FileResult, ScanFilter } from "../types.js";
 
 /** The part of CloudTrailClient this source uses (tests answer it with recorded responses). */
@@ -69,23 +70,7 @@ export async function readApi(client: (region: string) => LookupClient, options:
             result.records++;
             const text = e.CloudTrailEvent ?? "";
             result.bytes += text.length;
-            let record: unknown;
-            try {
-              record = JSON.parse(text);
-            } catch {
-              result.badEvents++;
-              result.badEventSample ??= `event ${e.EventId ?? "?"} has no readable CloudTrailEvent`;
-              continue;
-            }
-            const n = normalize(record);
-            if ("skip" in n) continue;
-            if ("problem" in n) {
-              result.badEvents++;
-              result.badEventSample ??= n.problem;
-              continue;
-            }
-            result.kmsEvents++;
-            if (inScope(n.event, options.filter, keySet)) result.events.push(n.event);
+            takeRecord(result, text, options.filter, keySet, `event ${e.EventId ?? "?"} has no readable CloudTrailEvent`);
           }
           result.compressedBytes = result.bytes;
           onResult(result);
