@@ -278,3 +278,60 @@ describe("dropkeys reencrypt", () => {
     expect(leaks(w, seeded)).toBeUndefined();
   });
 });
+
+describe("dropkeys reencrypt --reenable-source, interrupted", () => {
+  it("Ctrl-C stops the workers, the source key is disabled again, the journal says interrupted (exit 130); a rerun finishes", async () => {
+    const s = suffix();
+    const oldName = `nid-old-${s}`;
+    const newName = `nid-new-${s}`;
+    const [oldKey] = await Promise.all([aliasedKey(oldName), aliasedKey(newName)]);
+    const w = await makeWorld("reenc-int", {
+      inventory: [kmsEntry(oldName), kmsEntry(newName)],
+      envelope: { key: newName, wrappedDekBytes: "auto" },
+      database: dropDatabaseSection("combined", "sqlite:drop.db"),
+    });
+    const db = await openDatabase(`sqlite:${path.join(w.dir, "drop.db")}`, { create: true });
+    try {
+      await seedDropDatabase(db, { layout: "combined", kms, keyId: oldKey.keyId, users: 1500, createSchema: true, dataKeys: 5, transactionsPerUser: 0 });
+      await kms.send(new DisableKeyCommand({ KeyId: oldKey.keyId }));
+      const args = ["reencrypt", "--from", oldName, "--to", newName, "--reenable-source", "--concurrency", "2", "--reason", "INC step 5"];
+      const requestFile = path.join(w.dir, "req.json");
+      expect((await w.cli([...args, "--request-out", requestFile])).code).toBe(0);
+      const sigs = [w.alem, w.alice].flatMap((a) => ["--approval", signRequest(requestFile, a)]);
+      const child = spawn(process.execPath, [BIN, ...args, "--request", requestFile, ...sigs, "--policy", w.policyFile, "--journal", w.journalDir], {
+        cwd: w.dir,
+        env: { ...process.env, ...cliAwsEnv, CI: "true", NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      // Once the source key is enabled and some rows are done, press Ctrl-C.
+      for (;;) {
+        const enabled = existsSync(path.join(w.journalDir, "internkontroll.jsonl")) && w.journal().some((e) => e.operation === "reencrypt-enable-source" && e.type === "outcome");
+        if (enabled) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill("SIGINT");
+      expect(await exited).toBe(130);
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: oldKey.keyId }))).KeyMetadata!.KeyState).toBe("Disabled");
+      const entries = w.journal();
+      const outcome = entries.filter((e) => e.operation === "reencrypt" && e.type === "outcome").at(-1)!;
+      const details = outcome.details as { rewrapped: number; interrupted: boolean };
+      expect(details.interrupted).toBe(true);
+      expect(details.rewrapped).toBeGreaterThan(0);
+      expect(details.rewrapped).toBeLessThan(1500);
+      expect(entries.some((e) => e.operation === "reencrypt-disable-source" && e.outcome === "succeeded")).toBe(true);
+      expect(stdout).toMatch(/Interrupted: run the same command again/);
+
+      // The rerun (a new request) skips what is done and finishes.
+      const rerun = await w.approved(["reencrypt", "--from", oldName, "--to", newName, "--reenable-source", "--reason", "INC step 5, rest"], [w.alem, w.alice]);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      const last = w.journal().filter((e) => e.operation === "reencrypt" && e.type === "outcome").at(-1)!;
+      expect(last.details).toMatchObject({ rewrapped: 1500 - details.rewrapped, alreadyNew: details.rewrapped, interrupted: false });
+    } finally {
+      await db.close();
+    }
+  }, 180_000);
+});
