@@ -151,6 +151,9 @@ describe("disable, enable, rotate-key", () => {
     const detected = new Date(Date.now() - 3_600_000).toISOString();
     const r = await w.approved(["disable", names.main, "--reason", "ARN leaked in a CI log", "--detected-at", detected, "--incident", `INC-T-${s}`], [w.alem]);
     expect(r.code, r.stderr).toBe(0);
+    // `dropkeys apply` shows what `dropkeys disable` shows: the result, the checklist, the deadlines.
+    expect(r.stdout).toContain(`Disabled ${names.main}`);
+    expect(r.stdout).toMatch(/72 ?h/);
     const key = await describeAlias(names.main);
     expect(key.KeyState).toBe("Disabled");
     await expect(kmsClient().send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from("x") }))).rejects.toMatchObject({ name: "DisabledException" });

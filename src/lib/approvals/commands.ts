@@ -57,8 +57,10 @@ export async function runApply(file: string, options: GlobalOptions & { approval
   const request = readRequestFile(file);
   const module = await loadOperation(request.operation);
   const name = typeof request.params.name === "string" ? request.params.name : request.target;
-  const spec = await module.build(ctx, { name, params: request.params, reason: request.reason ?? undefined, incident: request.incident ?? undefined });
+  const input = { name, params: request.params, reason: request.reason ?? undefined, incident: request.incident ?? undefined };
+  const spec = await module.build(ctx, input);
   const outcome = await runOperation(approvalContext(ctx, request.operation), spec, { requestFile: file, approvalFiles: options.approval });
+  if (module.render) return module.render(ctx, outcome, spec, input);
   renderOperation(ctx, outcome, {
     command: `dropkeys apply ${file}`,
     done: () => [ctx.out.color.green(`Done: ${spec.summary}`)],

@@ -88,7 +88,7 @@ export async function runLifecycle(
     throw error;
   }
   if (operation === "disable" && outcome.status === "noop" && executes) await journalNoop(ctx, spec, outcome);
-  renderOperation(ctx, outcome, renderOptionsFor(ctx, operation, spec) as RenderOptions<unknown>);
+  lifecycleRender(operation)(ctx, outcome, spec, input);
 }
 
 /** At a terminal, the choice the policy allows when the alias's key is pending deletion. */
@@ -168,6 +168,11 @@ type Renderers = {
 };
 
 /** How each lifecycle operation's result reads; also usable by `dropkeys apply`. */
+/** A lifecycle operation module's `render`: `dropkeys apply` shows what the command itself shows. */
+export function lifecycleRender(operation: LifecycleOperation): NonNullable<OperationModule["render"]> {
+  return (ctx, outcome, spec) => renderOperation(ctx, outcome, renderOptionsFor(ctx, operation, spec) as RenderOptions<unknown>);
+}
+
 export function renderOptionsFor(ctx: Context, operation: LifecycleOperation, spec: OperationSpec<unknown>): Renderers[LifecycleOperation] {
   const c = ctx.out.color;
   const name = String(spec.params.name);

@@ -10,6 +10,7 @@ import { describeKeyId, describeState, requireKey, type KmsKeyTarget } from "../
 import type { OperationSpec } from "../operation.js";
 import { awsFailure, describeSecret, resolveEntry, type Target } from "../targets.js";
 import type { OperationInput } from "./index.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export interface CancelResult {
   id: string;
@@ -122,3 +123,6 @@ async function buildSecret(ctx: Context, input: OperationInput, target: Target, 
     },
   };
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys cancel-deletion` does. */
+export const render = lifecycleRender("cancel-deletion");

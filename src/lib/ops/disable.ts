@@ -12,6 +12,7 @@ import type { OperationSpec } from "../operation.js";
 import type { OperationInput } from "./index.js";
 import { formatLocal } from "../time.js";
 import { awsFailure } from "../targets.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export interface DisableResult {
   keyId: string;
@@ -169,3 +170,6 @@ async function verifyDisabled(ctx: Context, result: DisableResult, name: string)
     attempts: poll.attempts,
   };
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys disable` does. */
+export const render = lifecycleRender("disable");

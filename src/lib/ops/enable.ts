@@ -9,6 +9,7 @@ import { canaryDecrypt, canaryEncrypt, describeKeyId, describeState, pollUntil, 
 import type { OperationSpec } from "../operation.js";
 import { awsFailure } from "../targets.js";
 import type { OperationInput } from "./index.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export interface EnableResult {
   keyId: string;
@@ -89,3 +90,6 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     },
   };
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys enable` does. */
+export const render = lifecycleRender("enable");

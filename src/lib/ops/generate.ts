@@ -30,6 +30,7 @@ import type { SecretEntry, SigningKeyEntry } from "../policy/schema.js";
 import { aliasOf, awsFailure, describeKmsKey, describeSecret, resolveEntry, type Target } from "../targets.js";
 import { formatLocal } from "../time.js";
 import type { OperationInput } from "./index.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export interface GenerateResult {
   kind: "kms-key" | "secret" | "signing-key";
@@ -369,3 +370,6 @@ async function buildSigningKey(ctx: Context, input: OperationInput, target: Targ
     },
   };
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys generate` does. */
+export const render = lifecycleRender("generate");

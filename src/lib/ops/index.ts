@@ -3,7 +3,7 @@
 // command of the same name parses its flags into the same input and calls the same builder.
 import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
-import type { OperationSpec } from "../operation.js";
+import type { OperationResult, OperationSpec } from "../operation.js";
 
 export interface OperationInput {
   /** Inventory entry name (or other target) as given on the command line / in the request. */
@@ -16,6 +16,8 @@ export interface OperationInput {
 
 export interface OperationModule {
   build(ctx: Context, input: OperationInput): Promise<OperationSpec<unknown>>;
+  /** How the operation's own command shows its result; `dropkeys apply` shows it the same way. */
+  render?(ctx: Context, outcome: OperationResult<unknown>, spec: OperationSpec<unknown>, input: OperationInput): void | Promise<void>;
 }
 
 const OPERATIONS: Record<string, () => Promise<OperationModule>> = {

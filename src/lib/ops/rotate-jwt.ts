@@ -331,6 +331,6 @@ function failureReport(
 }
 
 /** The operation's own report, for `dropkeys apply` (see OperationModule). */
-export function render(ctx: Context, outcome: OperationResult<RotateJwtResult>, input: OperationInput): void {
+export function render(ctx: Context, outcome: OperationResult<RotateJwtResult>, _spec: unknown, input: OperationInput): void {
   renderRotateJwt(ctx, outcome, { name: input.name, params: { emergency: input.params.emergency === true }, incident: input.incident });
 }

@@ -11,6 +11,7 @@ import type { OperationSpec } from "../operation.js";
 import { awsFailure } from "../targets.js";
 import { formatLocal } from "../time.js";
 import type { OperationInput } from "./index.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export const ON_DEMAND_LIMIT = 10;
 /** A second on-demand rotation this soon is taken for a repeated command, not a new decision. */
@@ -120,3 +121,6 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
     },
   };
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys rotate-key` does. */
+export const render = lifecycleRender("rotate-key");

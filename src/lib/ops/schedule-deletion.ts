@@ -15,6 +15,7 @@ import { registerSecret } from "../sensitive.js";
 import { aliasOf, awsFailure, describeSecret, resolveEntry, type Target } from "../targets.js";
 import { formatLocal } from "../time.js";
 import type { OperationInput } from "./index.js";
+import { lifecycleRender } from "../keys/command.js";
 
 export const MIN_DAYS = 7;
 export const MAX_DAYS = 30;
@@ -248,3 +249,6 @@ async function lastDecrypt(ctx: Context, region: string, arn: string): Promise<s
     return `Last decrypt: unknown (CloudTrail LookupEvents ${name === "SyntaxError" ? "is not available at this endpoint" : `failed: ${name}`})`;
   }
 }
+
+/** `dropkeys apply` renders this operation as `dropkeys schedule-deletion` does. */
+export const render = lifecycleRender("schedule-deletion");
