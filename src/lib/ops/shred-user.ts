@@ -125,7 +125,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<ShredS
 }
 
 /** How `dropkeys apply` can render this operation's result (summary, exit code) like the command does. */
-export async function render(ctx: Context, spec: ShredSpec, outcome: OperationResult<ShredSummary>): Promise<void> {
+export async function render(ctx: Context, outcome: OperationResult<ShredSummary>, spec: ShredSpec): Promise<void> {
   const { renderShred } = await import("../shred/command.js");
   renderShred(ctx, spec, outcome);
 }
