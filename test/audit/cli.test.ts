@@ -137,6 +137,14 @@ describe("dropkeys audit-decrypts", () => {
     ]);
   });
 
+  it("parser threads or none: the same findings and counts", async () => {
+    const pick = (d: Doc) => ({ findings: d.findings, counts: d.counts, summary: d.summary });
+    const threads = JSON.parse((await audit(["--source", logs, "--json", "--workers", "2"], "legal-11")).stdout) as Doc;
+    const inline = JSON.parse((await audit(["--source", logs, "--json", "--workers", "0"], "legal-11")).stdout) as Doc;
+    expect(pick(inline)).toEqual(pick(threads));
+    expect(threads.counts.events).toBe(5);
+  });
+
   it("human output: summary per key and findings by severity, no colour off a TTY", async () => {
     const r = await audit(["--source", logs], "legal-3");
     expect(r.code).toBe(4);

@@ -46,6 +46,12 @@ describe("RecordScanner", () => {
     expect(maybe).toEqual([true, true, false]);
   });
 
+  it("keeps multi-byte UTF-8 (fødselsnummer, emoji) intact when a chunk splits a character", () => {
+    const record = kmsRecord({ time: "2026-11-20T10:00:00Z", keyArn: KEY, extra: { note: "fødselsnummer ÆØÅ 🔑 \u00e6 \\\"" } });
+    const doc = JSON.stringify({ Records: [record] });
+    for (const size of [1, 2, 3]) expect(scanInChunks(doc, size).records).toEqual([record]);
+  });
+
   it("ignores arrays named other than Records, and a Records key deeper down", () => {
     const doc = JSON.stringify({ Other: [{ eventSource: "kms.amazonaws.com" }], meta: { Records: [{ x: 1 }] }, Records: [{ a: 1 }] });
     expect(scanInChunks(doc, 4).records).toEqual([{ a: 1 }]);
