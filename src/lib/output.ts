@@ -41,7 +41,8 @@ export class Output {
 
   /** Whether a person is watching stderr: spinners and progress bars only then. */
   get interactiveStderr(): boolean {
-    return this.stderr.isTTY === true && !this.json;
+    // A terminal that reports no width (some pseudo-terminals) cannot draw a spinner: ora never ends.
+    return this.stderr.isTTY === true && !this.json && (this.stderr.columns ?? 0) > 0;
   }
 
   /** A line of human output; nothing under --json. */
