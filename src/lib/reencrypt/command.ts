@@ -1,6 +1,6 @@
 // `dropkeys reencrypt`: flags -> the operation's input, the pipeline, the per-table report and
 // the exit code (1 when a row was corrupt or failed; 130 when interrupted).
-import type { GlobalOptions } from "../cli-options.js";
+import type { LifecycleOptions } from "../keys/command.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError, ExitCode } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
@@ -11,17 +11,12 @@ import { formatLocal } from "../time.js";
 import { totals } from "./engine.js";
 import type { ReencryptRun } from "../ops/reencrypt.js";
 
-export interface ReencryptOptions extends GlobalOptions {
+/** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
+export interface ReencryptOptions extends LifecycleOptions {
   from?: string;
   to?: string;
   concurrency?: string;
   reenableSource?: boolean;
-  reason?: string;
-  incident?: string;
-  dryRun: boolean;
-  requestOut?: string;
-  request?: string;
-  approval: string[];
 }
 
 export async function runReencrypt(options: ReencryptOptions): Promise<void> {

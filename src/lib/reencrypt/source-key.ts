@@ -5,7 +5,7 @@
 // by `sourceKeysLeftEnabled` (for `status` and the next reencrypt preflight).
 import { DisableKeyCommand, EnableKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { failure } from "../errors.js";
-import type { Actor, Journal, JournalEntry } from "../journal/journal.js";
+import type { Actor, Journal, JournalEntry, JournalRecord } from "../journal/journal.js";
 import { describeKeyId, pollUntil } from "../keys/kms.js";
 import type { KeyRef } from "./engine.js";
 
@@ -71,6 +71,8 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
     incident: options.incident,
     params: { keyId: key.keyId, for: "reencrypt --reenable-source" },
   });
+  const close = (fields: Pick<JournalRecord, "outcome" | "verification" | "error" | "state">) =>
+    journal.append({ type: "outcome", operation, requestId: options.requestId, intentSeq: intent.seq, target, actor: options.actor, ...fields });
   try {
     await options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId }));
     const poll = await pollUntil(
@@ -81,24 +83,12 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
       { timeoutMs: options.timeoutMs, initialDelayMs: 100, maxDelayMs: 5_000 },
     );
     if (!poll.done) throw failure(`${action === "enable" ? "EnableKey" : "DisableKey"} ${key.keyId}: KMS still reports ${poll.value}`, { code: "reencrypt.key-state" });
-    journal.append({
-      type: "outcome",
-      operation,
-      requestId: options.requestId,
-      intentSeq: intent.seq,
-      target,
-      actor: options.actor,
+    close({
       outcome: "succeeded",
       verification: { method: "DescribeKey KeyState", result: "passed", detail: `KeyState ${poll.value}`, checkedAt: new Date().toISOString() },
     });
   } catch (error) {
-    journal.append({
-      type: "outcome",
-      operation,
-      requestId: options.requestId,
-      intentSeq: intent.seq,
-      target,
-      actor: options.actor,
+    close({
       outcome: "failed",
       error: { code: (error as Error).name ?? "Error", message: (error as Error).message ?? String(error) },
       state: action === "disable" ? `${key.keyId} may still be Enabled` : `${key.keyId} is still Disabled`,

@@ -1,7 +1,7 @@
 // `dropkeys shred-user`: flags -> the operation's input, the pipeline, the summary, the exit code
 // (1 when any user was held, not found or failed; 130 when interrupted).
 import { readFileSync } from "node:fs";
-import type { GlobalOptions } from "../cli-options.js";
+import type { LifecycleOptions } from "../keys/command.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError, ExitCode, usageError } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
@@ -11,14 +11,9 @@ import { formatLocal } from "../time.js";
 import { parseUserIds, type ShredSummary } from "./engine.js";
 import type { ShredSpec } from "../ops/shred-user.js";
 
-export interface ShredOptions extends GlobalOptions {
+/** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
+export interface ShredOptions extends LifecycleOptions {
   fromFile?: string;
-  reason?: string;
-  incident?: string;
-  dryRun: boolean;
-  requestOut?: string;
-  request?: string;
-  approval: string[];
 }
 
 const MAX_LISTED = 20;

@@ -363,14 +363,7 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
     const states = await classifyUsers(options.db, options.section, ids);
     const erased = ids.filter((id) => states.get(id) === "erased");
     const untouched = ids.filter((id) => states.get(id) === "live");
-    options.journal.append({
-      type: "outcome",
-      operation: OPERATION,
-      requestId: intent.requestId,
-      intentSeq: intent.seq,
-      target: intent.target,
-      actor: options.actor,
-      outcome: "interrupted",
+    closeAsInterrupted(options, intent, {
       verification: {
         method: "state re-read by a later run (the chunk's process ended before journalling its outcome)",
         result: "passed",
@@ -386,19 +379,25 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
   for (const intent of open) {
     if (intent.params?.chunk !== undefined || !intent.requestId || !finishedRequests.has(intent.requestId)) continue;
     if (intent.requestId === options.requestId || running.has(intent.requestId)) continue;
-    options.journal.append({
-      type: "outcome",
-      operation: OPERATION,
-      requestId: intent.requestId,
-      intentSeq: intent.seq,
-      target: intent.target,
-      actor: options.actor,
-      outcome: "interrupted",
+    closeAsInterrupted(options, intent, {
       state: "interrupted before it finished; its chunks' outcomes were journalled by a later run",
       details: { reconciledBy: options.requestId },
     });
   }
   return reconciled;
+}
+
+function closeAsInterrupted(options: Pick<ShredOptions, "journal" | "actor">, intent: JournalEntry, fields: Partial<JournalEntry>): void {
+  options.journal.append({
+    type: "outcome",
+    operation: OPERATION,
+    requestId: intent.requestId,
+    intentSeq: intent.seq,
+    target: intent.target,
+    actor: options.actor,
+    outcome: "interrupted",
+    ...fields,
+  });
 }
 
 function runningElsewhere(intent: JournalEntry): boolean {
