@@ -6,7 +6,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/lib/db/index.js";
-import { decryptEnvelope, parseSealed, open as openSealed, unwrapDek } from "../../src/lib/envelope/index.js";
+import { DescribeKeyCommand } from "@aws-sdk/client-kms";
+import { decryptEnvelope, encryptEnvelope, formatSealed, parseEnvelope, parseSealed, open as openSealed, unwrapDek } from "../../src/lib/envelope/index.js";
+import { databaseSchema, reencryptTables } from "../../src/lib/policy/database-section.js";
+import { reencrypt } from "../../src/lib/reencrypt/engine.js";
 import { dropSection, seedDropDatabase, type Layout, type Seeded } from "../../src/lib/envelope/seed.js";
 import { Journal } from "../../src/lib/journal/journal.js";
 import { classifyUsers, parseUserIds, shredUsers } from "../../src/lib/shred/engine.js";
@@ -182,6 +185,47 @@ describe("a run that dies between a chunk's commit and its outcome entry", () =>
       const closing = journal.entries().find((e) => e.type === "outcome" && e.intentSeq === open[0]!.seq);
       expect(closing).toMatchObject({ outcome: "interrupted", details: { erased: ["3", "4"], untouched: [] } });
       expect(journal.verify()).toMatchObject({ ok: true, openIntents: [] });
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe("layout separate with the wrapped DEK in a column of the users table", () => {
+  it("shred-user clears the DEK column only, and reencrypt rewraps that column", async () => {
+    const db = await openDatabase(freshSqliteUrl(), { create: true });
+    try {
+      await db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, national_id TEXT, wrapped_dek TEXT, erased_at TEXT)");
+      await db.execute("CREATE TABLE transactions (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL)");
+      for (let id = 1; id <= 3; id++) {
+        const env = parseEnvelope(await encryptEnvelope(kms, keyId, Buffer.from(`0101990000${id}`)), 96);
+        await db.execute("INSERT INTO users (id, national_id, wrapped_dek) VALUES (?, ?, ?)", [id, formatSealed(env), env.wrappedDek.toString("base64")]);
+        await db.execute("INSERT INTO transactions (id, user_id) VALUES (?, ?)", [id, id]);
+      }
+      const section = databaseSchema.parse({
+        users: { erasedAt: "erased_at" },
+        layout: "separate",
+        dek: { column: "wrapped_dek" },
+        amlTables: [{ table: "transactions" }],
+      });
+      const journal = new Journal(mkdtempSync(path.join(tmpdir(), "dropkeys-shred-")));
+      const summary = await shredUsers(["2"], { db, section, journal, actor: testActor, requestId: "req-col", backupRetentionDays: 35 });
+      expect(summary.erased).toEqual(["2"]);
+      const [row] = await db.query<{ national_id: string | null; wrapped_dek: string | null; erased_at: string | null }>("SELECT * FROM users WHERE id = 2");
+      expect(row!.wrapped_dek).toBeNull();
+      expect(row!.national_id).not.toBeNull();
+      expect(row!.erased_at).not.toBeNull();
+
+      const newKey = await createKmsKey();
+      const from = { keyId, arn: (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Arn! };
+      const tables = reencryptTables(section);
+      expect(tables).toEqual([{ table: "users", id: "id", column: "wrapped_dek", format: "dek", classification: "L4" }]);
+      const result = await reencrypt({ db, tables, kms, from, to: newKey, wrappedDekBytes: 96 });
+      expect(result.tables[0]).toMatchObject({ scanned: 2, rewrapped: 2 });
+      const [one] = await db.query<{ national_id: string; wrapped_dek: string }>("SELECT * FROM users WHERE id = 1");
+      const { dek, keyId: under } = await unwrapDek(kms, Buffer.from(one!.wrapped_dek, "base64"), newKey.arn);
+      expect(under).toBe(newKey.arn);
+      expect(openSealed(dek, parseSealed(one!.national_id)).toString()).toBe("01019900001");
     } finally {
       await db.close();
     }

@@ -75,7 +75,12 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
   const tables = reencryptTables(section);
   const from = await resolveKey(ctx, fromName, "--from");
   const to = await resolveKey(ctx, toName, "--to");
-  if (from.keyId === to.keyId) throw usageError(`--from and --to are the same key (${from.keyId})`, { code: "usage.same-key" });
+  if (from.keyId === to.keyId) {
+    throw usageError(`--from and --to are the same key (${from.keyId})`, {
+      code: "usage.same-key",
+      hint: "After `generate --move-alias` the alias names the new key: give the old key by its key id (the generate output and the journal name it).",
+    });
+  }
   if (from.region !== to.region) {
     throw usageError(`--from is in ${from.region} and --to in ${to.region}: ReEncrypt works within one region`, { code: "usage.region" });
   }
