@@ -15,6 +15,10 @@ export function register(command: Command): void {
     const { runReencrypt } = await import("../lib/reencrypt/command.js");
     await runReencrypt(options);
   });
+  command.addHelpText(
+    "after",
+    "\nApprovals: rule `reencrypt` (drop-key-admin + CISO); with --incident, `reencrypt-emergency` (the CISO alone);\nwith --reenable-source, also those of `enable`. A rerun skips what is already under the new key.\n",
+  );
   examples(
     command,
     "dropkeys reencrypt --from 1234abcd-old-key-id --to drop-national-id-key --reenable-source --reason 'INC-20261123-1405 step 5' --incident INC-20261123-1405",
