@@ -115,6 +115,43 @@ describe("journal", () => {
     expect(journal.isInterruptedRequest("req-3")).toBe(false);
   });
 
+  it("finishes an append that was killed after its entry was written (head and markdown one behind)", () => {
+    const journal = new Journal(dir);
+    const entries = [1, 2, 3].map((i) => journal.append(record(i)));
+    const headFile = path.join(dir, "internkontroll.head");
+    const md = path.join(dir, "internkontroll.md");
+    // The state kill -9 leaves between the fsync of entry #3 and its markdown and head.
+    writeFileSync(headFile, JSON.stringify({ seq: 2, hash: entries[1]!.hash }) + "\n");
+    const mdText = readFileSync(md, "utf8");
+    writeFileSync(md, mdText.slice(0, mdText.indexOf("\n## #3 ") + 1));
+    const report = journal.verify();
+    expect(report.ok).toBe(true);
+    expect(report.interruptedAppend).toContain("entry #3 was written");
+    const next = journal.append(record(4));
+    expect(next.seq).toBe(4);
+    expect(journal.verify()).toMatchObject({ ok: true, entries: 4, interruptedAppend: undefined });
+    expect(JSON.parse(readFileSync(headFile, "utf8"))).toEqual({ seq: 4, hash: next.hash });
+    const rendered = readFileSync(md, "utf8");
+    expect(rendered.match(/\n## #3 /g)).toHaveLength(1);
+    expect(rendered).toContain("\n## #4 ");
+  });
+
+  it("removes a last line cut off while being written, which was never acknowledged", () => {
+    const journal = new Journal(dir);
+    journal.append(record(1));
+    const second = journal.append(record(2));
+    const file = path.join(dir, "internkontroll.jsonl");
+    const whole = readFileSync(file, "utf8");
+    // kill -9 in the middle of writing entry #3: part of a line ("ø" makes it multi-byte), no newline.
+    writeFileSync(file, whole + '{"seq":3,"reason":"nøkkel lekket');
+    expect(journal.verify()).toMatchObject({ ok: true, entries: 2 });
+    journal.checkWritable();
+    expect(readFileSync(file, "utf8")).toBe(whole);
+    const third = journal.append(record(3));
+    expect(third).toMatchObject({ seq: 3, prev: second.hash });
+    expect(journal.verify()).toMatchObject({ ok: true, entries: 3 });
+  });
+
   it("refuses to act on a journal whose tail is broken or that was deleted", () => {
     filled(2);
     const ls = lines();

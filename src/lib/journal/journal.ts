@@ -2,7 +2,7 @@
 // entry, so editing, deleting, reordering or inserting a line breaks the chain. Appends are
 // locked across processes and fsynced before they return; nothing happens that is not
 // journalled first, so any failure here is fatal to the operation (exit 5).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, fstatSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, fstatSync } from "node:fs";
 import path from "node:path";
 import { canonicalJson, sha256Hex } from "../canonical.js";
 import { isDropkeysError, journalError } from "../errors.js";
@@ -84,6 +84,8 @@ export interface JournalVerifyReport {
   problems: JournalProblem[];
   /** Intents with no outcome: the process died between announcing and finishing. */
   openIntents: JournalEntry[];
+  /** An append killed midway (not tampering): the next append finishes or undoes it. */
+  interruptedAppend?: string | undefined;
 }
 
 interface Head {
@@ -124,7 +126,10 @@ export class Journal {
   checkWritable(): void {
     this.guard(() => {
       this.ensureDir();
-      withLock(this.lockFile, this.lockTimeoutMs, () => this.readTail());
+      withLock(this.lockFile, this.lockTimeoutMs, () => {
+        this.repairInterruptedAppend();
+        return this.readTail();
+      });
       if (existsSync(this.file)) {
         const fd = openSync(this.file, "a");
         closeSync(fd);
@@ -145,6 +150,7 @@ export class Journal {
       }
       this.ensureDir();
       return withLock(this.lockFile, this.lockTimeoutMs, () => {
+        this.repairInterruptedAppend();
         const tail = this.readTail();
         const body: Omit<JournalEntry, "hash"> = {
           seq: tail.seq + 1,
@@ -206,6 +212,7 @@ export class Journal {
     const complete = text.endsWith("\n") || text === "";
     let prevHash = GENESIS;
     let expectedSeq = 1;
+    let interruptedAppend: string | undefined;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       const lineNo = i + 1;
@@ -215,6 +222,11 @@ export class Journal {
         entry = JSON.parse(line) as JournalEntry;
       } catch {
         const last = i === lines.length - 1 && !complete;
+        const head = this.readHead();
+        if (last && (head ? head.seq === parsed.length && head.hash === prevHash : parsed.length === 0)) {
+          interruptedAppend = `entry #${parsed.length + 1} was cut off while being written (never acknowledged); the next operation removes it`;
+          break;
+        }
         problems.push({
           line: lineNo,
           kind: last ? "truncated" : "unparseable",
@@ -237,7 +249,10 @@ export class Journal {
     }
     if (problems.length === 0) {
       const head = this.readHead();
-      if (head && (head.seq !== parsed.length || head.hash !== prevHash)) {
+      const last = parsed[parsed.length - 1];
+      if (head && last && head.seq === last.seq - 1 && head.hash === last.prev) {
+        interruptedAppend = `entry #${last.seq} was written but ${HEAD_FILE} not yet updated (the process stopped); the next operation completes it`;
+      } else if (head && (head.seq !== parsed.length || head.hash !== prevHash)) {
         problems.push(
           head.seq > parsed.length
             ? { line: parsed.length + 1, kind: "truncated", message: `the journal ends at entry #${parsed.length} but entry #${head.seq} was written: entries were removed from the end` }
@@ -247,7 +262,49 @@ export class Journal {
     }
     const closed = new Set(parsed.filter((e) => e.type === "outcome" && e.intentSeq !== undefined).map((e) => e.intentSeq));
     const openIntents = parsed.filter((e) => e.type === "intent" && !closed.has(e.seq));
-    return { ok: problems.length === 0, entries: parsed.length, head: prevHash, problems, openIntents };
+    return { ok: problems.length === 0, entries: parsed.length, head: prevHash, problems, openIntents, interruptedAppend };
+  }
+
+  /**
+   * An append killed midway leaves one of two shapes, both told apart from tampering by the head
+   * file: a cut-off last line that was never acknowledged (the head still names the entry before
+   * it), which is removed; or a complete last entry whose markdown and head were not written yet
+   * (the head names its predecessor), which is completed. Runs under the lock.
+   */
+  private repairInterruptedAppend(): void {
+    if (!existsSync(this.file)) return;
+    const size = statSync(this.file).size;
+    if (size === 0) return;
+    const head = this.readHead();
+    const fd = openSync(this.file, "r+");
+    try {
+      const lastByte = Buffer.alloc(1);
+      readSync(fd, lastByte, 0, 1, size - 1);
+      if (lastByte[0] !== 0x0a) {
+        // Work on bytes: a tail that starts inside a multi-byte character must not shift offsets.
+        const tail = readTailBytes(fd, size, 1024 * 1024);
+        const cut = tail.lastIndexOf(0x0a);
+        const keep = size - tail.length + cut + 1; // bytes up to and including the last newline
+        const before = cut < 0 ? "" : tail.subarray(0, cut).toString("utf8").split("\n").pop() ?? "";
+        const previous = before ? safeParse(before) : undefined;
+        const matches = previous ? head?.seq === previous.seq && head.hash === previous.hash : cut < 0 && tail.length === size && !head;
+        if (!matches) return; // damage, not a crash: readTail refuses it
+        ftruncateSync(fd, cut < 0 ? 0 : keep);
+        fsyncSync(fd);
+        return;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const last = safeParse(readLastLine(this.file) ?? "");
+    if (!last) return;
+    const { hash, ...body } = last;
+    const behind = head ? head.seq === last.seq - 1 && head.hash === last.prev : last.seq === 1 && last.prev === GENESIS;
+    if (entryHash(body) !== hash || !behind) return;
+    if (!markdownHasEntry(this.markdownFile, last.seq)) {
+      appendDurably(this.markdownFile, renderMarkdown(last, { header: !existsSync(this.markdownFile) }));
+    }
+    writeDurably(this.headFile, JSON.stringify({ seq: last.seq, hash } satisfies Head) + "\n");
   }
 
   private readHead(): Head | undefined {
@@ -375,6 +432,33 @@ function readLastLine(file: string): string | undefined {
       if (chunk >= fstatSync(fd).size) return text || undefined;
       chunk *= 4;
     }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function safeParse(line: string): JournalEntry | undefined {
+  try {
+    return JSON.parse(line) as JournalEntry;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last `max` bytes of an open file. */
+function readTailBytes(fd: number, size: number, max: number): Buffer {
+  const start = Math.max(0, size - max);
+  const buffer = Buffer.alloc(size - start);
+  readSync(fd, buffer, 0, buffer.length, start);
+  return buffer;
+}
+
+/** Whether internkontroll.md already holds the rendering of entry `seq` (it is appended last). */
+function markdownHasEntry(file: string, seq: number): boolean {
+  if (!existsSync(file)) return false;
+  const fd = openSync(file, "r");
+  try {
+    return readTailBytes(fd, fstatSync(fd).size, 256 * 1024).toString("utf8").includes(`\n## #${seq} `);
   } finally {
     closeSync(fd);
   }
