@@ -1,6 +1,6 @@
 // `dropkeys status`: for every inventory entry held in AWS, its state, rotation, last rotation,
 // next due date and whether it is overdue, evaluated at a given time (default now).
-import { GetKeyRotationStatusCommand, ListKeyRotationsCommand } from "@aws-sdk/client-kms";
+import { DescribeKeyCommand, GetKeyRotationStatusCommand, ListKeyRotationsCommand } from "@aws-sdk/client-kms";
 import { ListSecretVersionIdsCommand } from "@aws-sdk/client-secrets-manager";
 import type { Context } from "./context.js";
 import { awsErrorName } from "./errors.js";
@@ -8,6 +8,7 @@ import { awsEntries, regionOf } from "./policy/load.js";
 import type { InventoryEntry } from "./policy/schema.js";
 import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
 import { formatLocal } from "./time.js";
+import { sourceKeysLeftEnabled } from "./reencrypt/source-key.js";
 
 const DAY = 86_400_000;
 
@@ -37,6 +38,8 @@ export interface EntryStatus {
 export interface StatusReport {
   at: string;
   entries: EntryStatus[];
+  /** Compromised source keys that `reencrypt --reenable-source` enabled and that are still Enabled (a killed run). */
+  sourceKeysLeftEnabled: { keyId: string; arn?: string | undefined; region: string; since: string }[];
   /** Entries the policy tracks outside AWS (certificates, data keys): listed, not checked. */
   external: string[];
   findings: number;
@@ -45,8 +48,27 @@ export interface StatusReport {
 export async function collectStatus(ctx: Context, at: Date): Promise<StatusReport> {
   const entries = await Promise.all(awsEntries(ctx.policy).map((entry) => entryStatus(ctx, entry, at)));
   const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e)).map((e) => e.name);
-  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length;
-  return { at: at.toISOString(), entries, external, findings };
+  const sourceKeys = await sourceKeysStillEnabled(ctx);
+  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length + sourceKeys.length;
+  return { at: at.toISOString(), entries, external, sourceKeysLeftEnabled: sourceKeys, findings };
+}
+
+/** The journal says a reencrypt enabled these keys and never disabled them again; KMS says whether they still are. */
+async function sourceKeysStillEnabled(ctx: Context): Promise<StatusReport["sourceKeysLeftEnabled"]> {
+  const left = sourceKeysLeftEnabled(ctx.journal().entries());
+  const still = await Promise.all(
+    left.map(async (k) => {
+      const region = k.arn?.split(":")[3] || ctx.policy.region;
+      try {
+        const out = await ctx.aws.kms(region).send(new DescribeKeyCommand({ KeyId: k.keyId }));
+        return out.KeyMetadata?.KeyState === "Enabled" ? { keyId: k.keyId, arn: k.arn, region, since: k.since } : undefined;
+      } catch (error) {
+        if (awsErrorName(error) === "NotFoundException") return undefined;
+        throw awsFailure(error, `DescribeKey ${k.keyId} in ${region}`);
+      }
+    }),
+  );
+  return still.filter((k) => k !== undefined);
 }
 
 async function entryStatus(ctx: Context, entry: InventoryEntry, at: Date): Promise<EntryStatus> {

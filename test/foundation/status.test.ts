@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Journal } from "../../src/lib/journal/journal.js";
+import { ENABLE_SOURCE } from "../../src/lib/reencrypt/source-key.js";
 import { runCli } from "../support/cli.js";
 import { kmsClient, secretsClient } from "../support/aws.js";
 import { suffix, writePolicy } from "../support/policy.js";
@@ -96,5 +98,31 @@ describe("dropkeys status", () => {
     expect(r.stdout).toMatch(/NAME\s+KIND\s+REGION\s+STATE/);
     expect(r.stdout).toContain(names.rotating);
     expect(r.stdout).toContain("Everything is in order.");
+  });
+
+  it("flags a compromised source key that a killed reencrypt --reenable-source left enabled, until it is disabled", async () => {
+    const kms = kmsClient("eu-north-1");
+    const old = (await kms.send(new CreateKeyCommand({ Description: `st-old-${s}` }))).KeyMetadata!;
+    const journalDir = path.join(dir, "legal-reenable");
+    // What a reencrypt killed after EnableKey leaves in the journal: the enable step, nothing after it.
+    new Journal(journalDir).append({
+      type: "intent",
+      operation: ENABLE_SOURCE,
+      requestId: `req-${s}`,
+      target: { name: names.rotating, arn: old.Arn, keyId: old.KeyId, region: "eu-north-1", kind: "kms-key" },
+      actor: { aws: "arn:aws:sts::123456789012:user/moto", osUser: "t", host: "h" },
+      params: { keyId: old.KeyId, for: "reencrypt --reenable-source" },
+    });
+    const clean = writePolicy(dir, { inventory: [{ name: names.rotating, kind: "kms-key", rotation: "annual" }] }, "reenable.yaml");
+    const env = { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" };
+    const flagged = await runCli(["status", "--policy", clean, "--journal", journalDir, "--json"], { env });
+    expect(flagged.code).toBe(4);
+    expect(JSON.parse(flagged.stdout).sourceKeysLeftEnabled).toMatchObject([{ keyId: old.KeyId, region: "eu-north-1" }]);
+    const human = await runCli(["status", "--policy", clean, "--journal", journalDir], { env });
+    expect(human.stdout).toContain(`${old.KeyId} (eu-north-1): a reencrypt --reenable-source enabled this compromised key`);
+    await kms.send(new DisableKeyCommand({ KeyId: old.KeyId }));
+    const after = await runCli(["status", "--policy", clean, "--journal", journalDir, "--json"], { env });
+    expect(after.code).toBe(0);
+    expect(JSON.parse(after.stdout).sourceKeysLeftEnabled).toEqual([]);
   });
 });

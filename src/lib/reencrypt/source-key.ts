@@ -48,7 +48,7 @@ export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: Sou
     const base = outcome.ok ? "" : ` The re-encryption had failed as well: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
     throw failure(`the source key ${options.key.name} (${options.key.keyId}) is LEFT ENABLED: disabling it again failed: ${(error as Error).message}.${base}`, {
       code: "reencrypt.source-left-enabled",
-      hint: `Disable it now: dropkeys disable ${options.key.keyId} --reason "re-encryption finished" (or in the AWS console).`,
+      hint: `Disable it now: aws kms disable-key --key-id ${options.key.keyId} --region ${options.key.region} (the alias may already name the new key, so \`dropkeys disable\` would not reach it).`,
       cause: error,
     });
   }
