@@ -1,41 +1,21 @@
 // Drill stage: the JWT signing secret. A scheduled rotation with its overlap, `--finish` before
 // and after the overlap ends (the drill's policy gives JWTs a lifetime of seconds so it does),
 // then an emergency rotation that revokes every session and reports the compromise window.
-import { copyFileSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { approve, keyFile } from "./approvers.mjs";
+import { approve } from "./approvers.mjs";
 
 const SECRET = "JWT_SECRET";
 const INCIDENT = "INC-DRILL-JWT";
-let requests = 0;
-
-/**
- * Like approve(), but the approved request is run by `dropkeys rotate-jwt --request F` itself,
- * so its own report (overlap end, remaining incident steps) is shown.
- */
-function approveRotation(drill, args, approverNames, title) {
-  const request = path.join(drill.work, `jwt-request-${++requests}.json`);
-  const asked = drill.step(`${title}: write the approval request`, [...args, "--request-out", request]);
-  if (asked.status !== 0 || !existsSync(request)) return asked;
-  const sigs = [];
-  for (const name of approverNames) {
-    const copy = request.replace(/\.json$/, `.${name}.json`);
-    copyFileSync(request, copy);
-    console.log(`$ ssh-keygen -Y sign -n dropkeys-approval -f ${path.relative(drill.work, keyFile(drill, name))} ${path.basename(copy)}   # ${name}`);
-    const signed = spawnSync("ssh-keygen", ["-q", "-Y", "sign", "-n", "dropkeys-approval", "-f", keyFile(drill, name), copy], { encoding: "utf8" });
-    if (signed.status !== 0) drill.fail(`ssh-keygen failed: ${signed.stderr}`);
-    sigs.push("--approval", `${copy}.sig`);
-  }
-  return drill.step(`${title}: run it with ${approverNames.join(" + ")}'s approval`, ["rotate-jwt", "--request", request, ...sigs]);
-}
 
 /** The Drop sessions table, in the drill's SQLite database (stage 40's, or one of our own). */
 function seedSessions(drill) {
   const url = drill.policy.database?.url ?? `sqlite:${path.join(drill.work, "drop-sessions.db")}`;
   if (!url.startsWith("sqlite:")) return url;
-  const db = new Database(url.slice("sqlite:".length).replace(/^\/\//, ""));
+  // A relative path in the policy is relative to where dropkeys runs: the drill's directory.
+  const db = new Database(path.resolve(drill.work, url.slice("sqlite:".length).replace(/^\/\//, "")));
   try {
     db.exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, token_hash TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT, revoked INTEGER NOT NULL DEFAULT 0)");
     const insert = db.prepare("INSERT OR REPLACE INTO sessions (id, user_id, token_hash, created_at, last_seen_at, revoked) VALUES (?, ?, ?, ?, ?, 0)");
@@ -61,7 +41,7 @@ export default async function jwtStage(drill) {
   drill.note("For the drill the policy gives JWTs a lifetime of 6 s and the secrets cache 2 s (real: 24 h + 1 h), so the overlap ends while we watch; the deploy command is an echo.");
 
   drill.step("An overlap shorter than the JWT lifetime is refused", ["rotate-jwt", "--overlap", "3s", "--dry-run"], { expect: [2] });
-  approveRotation(drill, ["rotate-jwt", "--reason", "quarterly rotation (drill)"], ["alem"], "Scheduled rotation, one Security Lead");
+  approve(drill, ["rotate-jwt", "--reason", "quarterly rotation (drill)"], ["alem"], { title: "Scheduled rotation, one Security Lead", runWith: "command" });
   drill.step("status shows the rotation in progress", ["status"], { expect: [0, 4] });
   drill.step("A second rotation inside the overlap is refused (Secrets Manager keeps one AWSPREVIOUS)", ["rotate-jwt", "--dry-run"], { expect: [1] });
   drill.step("Cron runs --finish during the overlap: prints the time left, exit 0", ["rotate-jwt", "--finish"]);
@@ -75,12 +55,13 @@ export default async function jwtStage(drill) {
   drill.writePolicy();
   drill.step("Without an incident id an emergency rotation is refused", ["rotate-jwt", "--emergency", "--dry-run"], { expect: [2] });
   const report = path.join(drill.work, "jwt-compromise-sessions.csv");
-  approveRotation(
+  const emergency = approve(
     drill,
     ["rotate-jwt", "--emergency", "--incident", INCIDENT, "--compromised-since", "24h", "--report", report, "--reason", "JWT secret found in a public CI log (drill)"],
     ["alem"],
-    "Emergency rotation, one Security Lead or the CISO alone",
+    { title: "Emergency rotation, one Security Lead or the CISO alone", runWith: "command" },
   );
+  if (!/Sessions revoked: [1-9]/.test(emergency.stdout)) drill.fail("the emergency rotation revoked no sessions");
   drill.note(`Sessions active during the compromise window, for the audit (${path.basename(report)}):`);
   if (existsSync(report)) console.log(spawnSync("head", ["-n", "5", report], { encoding: "utf8" }).stdout);
   else drill.fail("the session report was not written");

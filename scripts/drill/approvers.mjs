@@ -29,10 +29,13 @@ let requests = 0;
 
 /**
  * Run `dropkeys ARGS` through two-person approval: --request-out, a signature per named
- * approver (ssh-keygen -Y sign, as an approver would on their own machine), then apply.
- * Returns the apply step's result (or the request step's when it wrote no request).
+ * approver (ssh-keygen -Y sign, as an approver would on their own machine), then the signed
+ * request runs: with `dropkeys apply` (default), or, `runWith: "command"`, with the command
+ * itself and `--request FILE` as a runbook step would (schedule-deletion's --confirm, which
+ * is not part of the request, is passed to that step again).
+ * Returns the last step's result (or the request step's when it wrote no request).
  */
-export function approve(drill, args, approverNames, { title = `dropkeys ${args[0]}`, expect = [0] } = {}) {
+export function approve(drill, args, approverNames, { title = `dropkeys ${args[0]}`, expect = [0], runWith = "apply" } = {}) {
   const request = path.join(drill.work, `request-${++requests}.json`);
   const asked = drill.step(`${title}: write the approval request`, [...args, "--request-out", request]);
   if (asked.status !== 0 || !existsSync(request)) return asked;
@@ -45,7 +48,13 @@ export function approve(drill, args, approverNames, { title = `dropkeys ${args[0
     run("ssh-keygen", ["-q", "-Y", "sign", "-n", "dropkeys-approval", "-f", keyFile(drill, name), copy]);
     sigs.push("--approval", `${copy}.sig`);
   }
-  return drill.step(`${title}: apply with ${approverNames.join(" + ")}`, ["apply", request, ...sigs], { expect });
+  const by = approverNames.join(" + ");
+  if (runWith === "apply") return drill.step(`${title}: apply with ${by}`, ["apply", request, ...sigs], { expect });
+  // The command and its positional arguments, then the signed request.
+  const local = args.includes("--confirm") ? ["--confirm", args[args.indexOf("--confirm") + 1]] : [];
+  const firstFlag = args.findIndex((arg) => arg.startsWith("--"));
+  const command = firstFlag < 0 ? args : args.slice(0, firstFlag);
+  return drill.step(`${title}: run it with ${by}'s approval`, [...command, "--request", request, ...sigs, ...local], { expect });
 }
 
 function run(command, args) {

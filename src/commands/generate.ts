@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { LifecycleOptions } from "../lib/keys/command.js";
+import type { OperationOptions } from "../lib/cli-options.js";
 
 export function register(command: Command): void {
   addOperationOptions(
@@ -11,7 +11,7 @@ export function register(command: Command): void {
       .option("--jwks-out <file>", "signing keys: add the public key to this JWKS file (else it is printed)")
       .option("--algorithm <alg>", "signing keys: Ed25519 (default) or RSA-4096"),
     { reasonRequired: false },
-  ).action(async (name: string, options: LifecycleOptions & { moveAlias?: boolean; jwksOut?: string; algorithm?: string }) => {
+  ).action(async (name: string, options: OperationOptions & { moveAlias?: boolean; jwksOut?: string; algorithm?: string }) => {
     const { runLifecycle } = await import("../lib/keys/command.js");
     await runLifecycle("generate", name, options, { moveAlias: options.moveAlias || undefined, jwksOut: options.jwksOut, algorithm: options.algorithm });
   });

@@ -14,6 +14,16 @@ export interface GlobalOptions {
   input: boolean;
 }
 
+/** The flags addOperationOptions adds, as commander hands them to a mutating command's action. */
+export interface OperationOptions extends GlobalOptions {
+  reason?: string;
+  incident?: string;
+  dryRun: boolean;
+  requestOut?: string;
+  request?: string;
+  approval: string[];
+}
+
 export function addGlobalOptions(command: Command): Command {
   return command
     .addOption(new Option("--policy <file>", "policy file (default ./dropkeys.policy.yaml, else the bundled policy)").env("DROPKEYS_POLICY"))

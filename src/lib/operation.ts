@@ -5,6 +5,7 @@ import { collectApprovals, type CollectedApprovals } from "./approvals/index.js"
 import { createRequest, readRequestFile, requestBytes, writeRequestFile, type OperationRequest } from "./approvals/request.js";
 import { checkRegistry } from "./approvals/registry-journal.js";
 import { canonicalJson } from "./canonical.js";
+import type { OperationOptions } from "./cli-options.js";
 import type { Context } from "./context.js";
 import { approvalError, DropkeysError, ExitCode, failure, isDropkeysError, usageError } from "./errors.js";
 import type { Actor, JournalEntry, JournalVerification } from "./journal/journal.js";
@@ -61,6 +62,11 @@ export interface PipelineFlags {
   requestOut?: string | undefined;
   requestFile?: string | undefined;
   approvalFiles?: string[];
+}
+
+/** A mutating command's flags as the pipeline takes them. */
+export function pipelineFlags(options: OperationOptions): PipelineFlags {
+  return { dryRun: options.dryRun, requestOut: options.requestOut, requestFile: options.request, approvalFiles: options.approval };
 }
 
 export type OperationStatus = "done" | "noop" | "dry-run" | "requested";

@@ -1,10 +1,10 @@
 // `dropkeys approve`, `dropkeys apply` and `dropkeys approvers ...`: thin glue between the
 // command line, the approvals library and the pipeline.
 import { writeFileSync } from "node:fs";
-import type { GlobalOptions } from "../cli-options.js";
+import type { GlobalOptions, OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError } from "../errors.js";
-import { runOperation, type OperationResult } from "../operation.js";
+import { pipelineFlags, runOperation, type OperationResult } from "../operation.js";
 import { loadOperation } from "../ops/index.js";
 import { table } from "../output.js";
 import { renderOperation } from "../render-operation.js";
@@ -67,24 +67,12 @@ export async function runApply(file: string, options: GlobalOptions & { approval
   });
 }
 
-export interface SealOptions extends GlobalOptions {
-  reason?: string;
-  incident?: string;
-  dryRun: boolean;
-  requestOut?: string;
-  request?: string;
-  approval: string[];
-}
+export type SealOptions = OperationOptions;
 
 export async function runSeal(options: SealOptions): Promise<void> {
   const ctx = await createContext(options);
   const spec = await buildSeal(ctx, { name: "approvers", params: {}, reason: options.reason, incident: options.incident });
-  const outcome: OperationResult<SealResult> = await runOperation(approvalContext(ctx, SEAL_OPERATION), spec, {
-    dryRun: options.dryRun,
-    requestOut: options.requestOut,
-    requestFile: options.request,
-    approvalFiles: options.approval,
-  });
+  const outcome: OperationResult<SealResult> = await runOperation(approvalContext(ctx, SEAL_OPERATION), spec, pipelineFlags(options));
   renderOperation(ctx, outcome, {
     command: "dropkeys approvers seal",
     done: (r) => [ctx.out.color.green(`Sealed the approvers registry: ${r.approvers} approver(s), digest ${r.digest.slice(0, 16)}…`)],

@@ -1,11 +1,11 @@
 // `dropkeys rotate-jwt`: a rotation through the operation pipeline (approvals, journal), or
 // `--finish`, the cron half, which needs no approval (it only ends what an approved rotation
 // started) but journals what it changes, intent first.
-import type { GlobalOptions } from "../cli-options.js";
+import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { formatDuration } from "../duration.js";
 import { approvalError, ExitCode, usageError } from "../errors.js";
-import { runOperation } from "../operation.js";
+import { pipelineFlags, runOperation } from "../operation.js";
 import { readRequestFile } from "../approvals/request.js";
 import { build, OPERATION, paramsFromFlags, readParams } from "../ops/rotate-jwt.js";
 import { resolveEntry } from "../targets.js";
@@ -13,19 +13,13 @@ import { formatLocal } from "../time.js";
 import { FINISH_COMMAND, renderRotateJwt } from "./render.js";
 import { applyFinish, planFinish, requireState, type FinishPlan, type FinishResult, type RotationStep } from "./rotation.js";
 
-export interface RotateJwtOptions extends GlobalOptions {
+export interface RotateJwtOptions extends OperationOptions {
   finish: boolean;
   emergency: boolean;
   overlap?: string;
   compromisedSince?: string;
   detectedAt?: string;
   report?: string;
-  reason?: string;
-  incident?: string;
-  dryRun: boolean;
-  requestOut?: string;
-  request?: string;
-  approval: string[];
 }
 
 export async function runRotateJwt(name: string | undefined, options: RotateJwtOptions): Promise<void> {
@@ -54,12 +48,7 @@ export async function runRotateJwt(name: string | undefined, options: RotateJwtO
   const reason = request ? (request.reason ?? undefined) : options.reason;
   const incident = request ? (request.incident ?? undefined) : options.incident;
   const spec = await build(ctx, { name: secret, params: { ...params }, reason, incident });
-  const outcome = await runOperation(ctx, spec, {
-    dryRun: options.dryRun,
-    requestOut: options.requestOut,
-    requestFile: options.request,
-    approvalFiles: options.approval,
-  });
+  const outcome = await runOperation(ctx, spec, pipelineFlags(options));
   renderRotateJwt(ctx, outcome, { name: secret, params, incident });
 }
 

@@ -1,13 +1,13 @@
 // What the key lifecycle commands share: flags -> the operation's input (or the input of a signed
 // --request file), the local confirmation a deletion needs, the pipeline, and the rendering of
 // each operation's result with its next steps.
-import type { GlobalOptions } from "../cli-options.js";
+import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError, isDropkeysError, usageError, type DropkeysError } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
 import { incidentReport } from "../incident/incident.js";
 import { incidentLines } from "../incident/render.js";
-import { runOperation, type OperationResult, type OperationSpec } from "../operation.js";
+import { pipelineFlags, runOperation, type OperationResult, type OperationSpec } from "../operation.js";
 import type { OperationInput, OperationModule } from "../ops/index.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { aliasOf, resolveEntry } from "../targets.js";
@@ -22,14 +22,7 @@ import type { ScheduleResult } from "../ops/schedule-deletion.js";
 
 export type LifecycleOperation = "generate" | "disable" | "enable" | "rotate-key" | "schedule-deletion" | "cancel-deletion";
 
-export interface LifecycleOptions extends GlobalOptions {
-  reason?: string;
-  incident?: string;
-  dryRun: boolean;
-  requestOut?: string;
-  request?: string;
-  approval: string[];
-}
+export type LifecycleOptions = OperationOptions;
 
 const MODULES: Record<LifecycleOperation, () => Promise<OperationModule>> = {
   generate: () => import("../ops/generate.js") as Promise<OperationModule>,
@@ -75,12 +68,7 @@ export async function runLifecycle(
   if (operation === "schedule-deletion" && executes && local.confirm === undefined) confirmOnTerminal(ctx, spec, name);
   let outcome: OperationResult<unknown>;
   try {
-    outcome = await runOperation(ctx, spec, {
-      dryRun: options.dryRun,
-      requestOut: options.requestOut,
-      requestFile: options.request,
-      approvalFiles: options.approval,
-    });
+    outcome = await runOperation(ctx, spec, pipelineFlags(options));
   } catch (error) {
     if (operation === "generate" && ctx.interactive && !options.request && isDropkeysError(error) && error.code === "generate.alias-pending-deletion") {
       return chooseForPendingAlias(ctx, name, options, given, error);

@@ -1,10 +1,10 @@
 // `dropkeys reencrypt`: flags -> the operation's input, the pipeline, the per-table report and
 // the exit code (1 when a row was corrupt or failed; 130 when interrupted).
-import type { LifecycleOptions } from "../keys/command.js";
+import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError, ExitCode } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
-import { runOperation, type OperationResult } from "../operation.js";
+import { pipelineFlags, runOperation, type OperationResult } from "../operation.js";
 import { table as textTable } from "../output.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { formatLocal } from "../time.js";
@@ -12,7 +12,7 @@ import { totals } from "./engine.js";
 import type { ReencryptRun } from "../ops/reencrypt.js";
 
 /** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
-export interface ReencryptOptions extends LifecycleOptions {
+export interface ReencryptOptions extends OperationOptions {
   from?: string;
   to?: string;
   concurrency?: string;
@@ -42,7 +42,7 @@ export async function runReencrypt(options: ReencryptOptions): Promise<void> {
   }
   const { build } = await import("../ops/reencrypt.js");
   const spec = await build(ctx, { name: String(params.from ?? ""), params, reason, incident });
-  const outcome = await runOperation(ctx, spec, { dryRun: options.dryRun, requestOut: options.requestOut, requestFile: options.request, approvalFiles: options.approval });
+  const outcome = await runOperation(ctx, spec, pipelineFlags(options));
   renderReencrypt(ctx, outcome);
 }
 

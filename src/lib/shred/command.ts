@@ -1,18 +1,18 @@
 // `dropkeys shred-user`: flags -> the operation's input, the pipeline, the summary, the exit code
 // (1 when any user was held, not found or failed; 130 when interrupted).
 import { readFileSync } from "node:fs";
-import type { LifecycleOptions } from "../keys/command.js";
+import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { approvalError, ExitCode, usageError } from "../errors.js";
 import { readRequestFile } from "../approvals/request.js";
-import { runOperation, type OperationResult } from "../operation.js";
+import { pipelineFlags, runOperation, type OperationResult } from "../operation.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { formatLocal } from "../time.js";
 import { parseUserIds, type ShredSummary } from "./engine.js";
 import type { ShredSpec } from "../ops/shred-user.js";
 
 /** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
-export interface ShredOptions extends LifecycleOptions {
+export interface ShredOptions extends OperationOptions {
   fromFile?: string;
 }
 
@@ -34,12 +34,7 @@ export async function runShredUser(args: string[], options: ShredOptions): Promi
   }
   const { build } = await import("../ops/shred-user.js");
   const spec = await build(ctx, { name: "users", params: { userIds }, reason, incident });
-  const outcome = await runOperation(ctx, spec, {
-    dryRun: options.dryRun,
-    requestOut: options.requestOut,
-    requestFile: options.request,
-    approvalFiles: options.approval,
-  });
+  const outcome = await runOperation(ctx, spec, pipelineFlags(options));
   renderShred(ctx, spec, outcome);
 }
 
