@@ -3,7 +3,6 @@
 // error is exit 1, and the message names the command to run next. This test starts its own
 // strict KMS emulator (the shared ones stay up) and runs the real pipeline in-process.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +12,7 @@ import { runOperation } from "../../src/lib/operation.js";
 import { build as buildDisable } from "../../src/lib/ops/disable.js";
 import { build as buildGenerate } from "../../src/lib/ops/generate.js";
 import { signRequest } from "../support/approvers.js";
+import { freePort } from "../support/net.js";
 import { emulatorEndpoints, suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "./setup.js";
 
@@ -21,17 +21,6 @@ const names = { victim: `kf-victim-${s}`, fresh: `kf-fresh-${s}` };
 let w: World;
 let url: string;
 let emulator: ChildProcess | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 async function startKms(): Promise<void> {
   const port = await freePort();

