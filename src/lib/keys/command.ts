@@ -8,7 +8,7 @@ import { readRequestFile } from "../approvals/request.js";
 import { incidentReport } from "../incident/incident.js";
 import { incidentLines } from "../incident/render.js";
 import { pipelineFlags, runOperation, type OperationResult, type OperationSpec } from "../operation.js";
-import type { OperationInput, OperationModule } from "../ops/index.js";
+import { loadOperation, type OperationInput, type OperationModule } from "../ops/index.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { aliasOf, resolveEntry } from "../targets.js";
 import { formatLocal } from "../time.js";
@@ -23,15 +23,6 @@ import type { ScheduleResult } from "../ops/schedule-deletion.js";
 export type LifecycleOperation = "generate" | "disable" | "enable" | "rotate-key" | "schedule-deletion" | "cancel-deletion";
 
 export type LifecycleOptions = OperationOptions;
-
-const MODULES: Record<LifecycleOperation, () => Promise<OperationModule>> = {
-  generate: () => import("../ops/generate.js") as Promise<OperationModule>,
-  disable: () => import("../ops/disable.js") as Promise<OperationModule>,
-  enable: () => import("../ops/enable.js") as Promise<OperationModule>,
-  "rotate-key": () => import("../ops/rotate-key.js") as Promise<OperationModule>,
-  "schedule-deletion": () => import("../ops/schedule-deletion.js") as Promise<OperationModule>,
-  "cancel-deletion": () => import("../ops/cancel-deletion.js") as Promise<OperationModule>,
-};
 
 /**
  * Run one lifecycle command. `params` holds only the flags given (undefined dropped); with
@@ -60,7 +51,7 @@ export async function runLifecycle(
       incident: options.incident ?? request.incident ?? undefined,
     };
   }
-  const module = await MODULES[operation]();
+  const module = await loadOperation(operation);
   const executes = !options.dryRun && !options.requestOut;
   // build() first: a bad --days or a missing --reason is named before the confirmation is.
   const spec = await module.build(ctx, input);
