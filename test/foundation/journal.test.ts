@@ -9,6 +9,9 @@ import { withLock } from "../../src/lib/journal/lock.js";
 import { forgetSecrets, registerSecret } from "../../src/lib/sensitive.js";
 
 const actor = { aws: "arn:aws:sts::123456789012:assumed-role/drop-key-admin/alice", osUser: "alice", host: "laptop" };
+/** The lock file a dropkeys process killed with -9 in the middle of an append leaves behind. */
+const leaveDeadLock = (journalDir: string) =>
+  writeFileSync(path.join(journalDir, "internkontroll.lock"), JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), since: "x", command: "disable" }));
 const record = (i: number, extra: Partial<JournalRecord> = {}): JournalRecord => ({
   type: "intent",
   operation: "disable",
@@ -124,6 +127,10 @@ describe("journal", () => {
     writeFileSync(headFile, JSON.stringify({ seq: 2, hash: entries[1]!.hash }) + "\n");
     const mdText = readFileSync(md, "utf8");
     writeFileSync(md, mdText.slice(0, mdText.indexOf("\n## #3 ") + 1));
+    // Without the dead process's lock this is tampering (an entry added by hand), and refused.
+    expect(journal.verify()).toMatchObject({ ok: false, problems: [{ kind: "edited" }] });
+    expect(() => journal.append(record(4))).toThrow(DropkeysError);
+    leaveDeadLock(dir);
     const report = journal.verify();
     expect(report.ok).toBe(true);
     expect(report.interruptedAppend).toContain("entry #3 was written");
@@ -144,6 +151,8 @@ describe("journal", () => {
     const whole = readFileSync(file, "utf8");
     // kill -9 in the middle of writing entry #3: part of a line ("ø" makes it multi-byte), no newline.
     writeFileSync(file, whole + '{"seq":3,"reason":"nøkkel lekket');
+    expect(journal.verify()).toMatchObject({ ok: false, problems: [{ kind: "truncated" }] });
+    leaveDeadLock(dir);
     expect(journal.verify()).toMatchObject({ ok: true, entries: 2 });
     journal.checkWritable();
     expect(readFileSync(file, "utf8")).toBe(whole);

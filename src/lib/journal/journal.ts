@@ -7,7 +7,7 @@ import path from "node:path";
 import { canonicalJson, sha256Hex } from "../canonical.js";
 import { isDropkeysError, journalError } from "../errors.js";
 import { leakedSecret } from "../sensitive.js";
-import { withLock } from "./lock.js";
+import { deadHolder, withLock } from "./lock.js";
 import { renderMarkdown } from "./markdown.js";
 
 export const GENESIS = "0".repeat(64);
@@ -126,8 +126,8 @@ export class Journal {
   checkWritable(): void {
     this.guard(() => {
       this.ensureDir();
-      withLock(this.lockFile, this.lockTimeoutMs, () => {
-        this.repairInterruptedAppend();
+      withLock(this.lockFile, this.lockTimeoutMs, (tookOverFromDead) => {
+        if (tookOverFromDead) this.repairInterruptedAppend();
         return this.readTail();
       });
       if (existsSync(this.file)) {
@@ -149,8 +149,8 @@ export class Journal {
         });
       }
       this.ensureDir();
-      return withLock(this.lockFile, this.lockTimeoutMs, () => {
-        this.repairInterruptedAppend();
+      return withLock(this.lockFile, this.lockTimeoutMs, (tookOverFromDead) => {
+        if (tookOverFromDead) this.repairInterruptedAppend();
         const tail = this.readTail();
         const body: Omit<JournalEntry, "hash"> = {
           seq: tail.seq + 1,
@@ -213,6 +213,8 @@ export class Journal {
     let prevHash = GENESIS;
     let expectedSeq = 1;
     let interruptedAppend: string | undefined;
+    // Only a process that died holding the lock can have left an append half done.
+    const crashed = deadHolder(this.lockFile) !== undefined;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       const lineNo = i + 1;
@@ -223,7 +225,7 @@ export class Journal {
       } catch {
         const last = i === lines.length - 1 && !complete;
         const head = this.readHead();
-        if (last && (head ? head.seq === parsed.length && head.hash === prevHash : parsed.length === 0)) {
+        if (last && crashed && (head ? head.seq === parsed.length && head.hash === prevHash : parsed.length === 0)) {
           interruptedAppend = `entry #${parsed.length + 1} was cut off while being written (never acknowledged); the next operation removes it`;
           break;
         }
@@ -250,7 +252,7 @@ export class Journal {
     if (problems.length === 0) {
       const head = this.readHead();
       const last = parsed[parsed.length - 1];
-      if (head && last && head.seq === last.seq - 1 && head.hash === last.prev) {
+      if (crashed && head && last && head.seq === last.seq - 1 && head.hash === last.prev) {
         interruptedAppend = `entry #${last.seq} was written but ${HEAD_FILE} not yet updated (the process stopped); the next operation completes it`;
       } else if (head && (head.seq !== parsed.length || head.hash !== prevHash)) {
         problems.push(
@@ -266,10 +268,11 @@ export class Journal {
   }
 
   /**
-   * An append killed midway leaves one of two shapes, both told apart from tampering by the head
-   * file: a cut-off last line that was never acknowledged (the head still names the entry before
-   * it), which is removed; or a complete last entry whose markdown and head were not written yet
-   * (the head names its predecessor), which is completed. Runs under the lock.
+   * An append killed midway leaves its lock behind (a dead holder; only then is this called) and
+   * one of two shapes, told apart from tampering by the head file: a cut-off last line that was
+   * never acknowledged (the head still names the entry before it), which is removed; or a complete
+   * last entry whose markdown and head were not written yet (the head names its predecessor),
+   * which is completed. Runs under the lock.
    */
   private repairInterruptedAppend(): void {
     if (!existsSync(this.file)) return;

@@ -34,8 +34,17 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Run `fn` holding the lock; waits at most `timeoutMs` for another holder. */
-export function withLock<T>(file: string, timeoutMs: number, fn: () => T): T {
+/** The holder of a lock left by a process on this host that has died (kill -9), if that is so. */
+export function deadHolder(file: string, self = process.pid): LockHolder | undefined {
+  const holder = readHolder(file);
+  return holder && holder.host === hostname() && holder.pid !== self && !isAlive(holder.pid) ? holder : undefined;
+}
+
+/**
+ * Run `fn` holding the lock; waits at most `timeoutMs` for another holder. `fn` learns whether
+ * the lock was taken over from a process that died holding it: that process was killed midway.
+ */
+export function withLock<T>(file: string, timeoutMs: number, fn: (tookOverFromDead: boolean) => T): T {
   const deadline = Date.now() + timeoutMs;
   const me: LockHolder = {
     pid: process.pid,
@@ -44,6 +53,7 @@ export function withLock<T>(file: string, timeoutMs: number, fn: () => T): T {
     command: process.argv.slice(2, 4).join(" "),
   };
   let delay = 1;
+  let tookOverFromDead = false;
   for (;;) {
     try {
       const fd = openSync(file, "wx", 0o600);
@@ -62,10 +72,11 @@ export function withLock<T>(file: string, timeoutMs: number, fn: () => T): T {
         });
       }
       const holder = readHolder(file);
-      if (holder && holder.host === me.host && holder.pid !== me.pid && !isAlive(holder.pid)) {
+      if (deadHolder(file, me.pid)) {
         // The holder died (kill -9) while holding the lock: the lock is stale, not the journal.
         try {
           unlinkSync(file);
+          tookOverFromDead = true;
         } catch {
           /* another waiter removed it first */
         }
@@ -84,7 +95,7 @@ export function withLock<T>(file: string, timeoutMs: number, fn: () => T): T {
     }
   }
   try {
-    return fn();
+    return fn(tookOverFromDead);
   } finally {
     try {
       unlinkSync(file);
