@@ -81,7 +81,8 @@ function isTrue(value: string | undefined): boolean {
   return value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false";
 }
 
-async function askMfaCode(serial: string): Promise<string> {
+/** The SDK's MFA code, asked at the terminal (profiles that assume a role with MFA). */
+export async function askMfaCode(serial: string): Promise<string> {
   const { input } = await import("@inquirer/prompts");
   return input({ message: `MFA code for ${serial}:`, validate: (v) => /^\d{6}$/.test(v) || "six digits" });
 }

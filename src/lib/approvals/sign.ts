@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { AwsClients } from "../aws/clients.js";
+import { askMfaCode } from "../context.js";
 import { approvalError } from "../errors.js";
 import type { Approver, Policy } from "../policy/schema.js";
 import { KMS_APPROVAL_FORMAT, kmsSign, type KmsApproval } from "./kms.js";
@@ -78,9 +79,4 @@ export async function signAs(env: SignerAws, approver: Approver, request: Operat
     });
   }
   return text;
-}
-
-async function askMfaCode(serial: string): Promise<string> {
-  const { input } = await import("@inquirer/prompts");
-  return input({ message: `MFA code for ${serial}:`, validate: (v) => /^\d{6}$/.test(v) || "six digits" });
 }
