@@ -94,11 +94,17 @@ export interface CanaryResult {
   at: string;
 }
 
-/** Decrypt a canary ciphertext: "refused" when KMS says the key is disabled or pending deletion. */
-export async function canaryDecrypt(kms: KMSClient, ciphertext: string): Promise<CanaryResult> {
+/**
+ * Decrypt a canary ciphertext: "refused" when KMS says the key is disabled or pending deletion.
+ * With `keyId` KMS names the key's state in its answer (AWS's recommended form); without it,
+ * a KMS may hide the state behind AccessDeniedException (local-kms does), which proves nothing.
+ */
+export async function canaryDecrypt(kms: KMSClient, ciphertext: string, keyId?: string): Promise<CanaryResult> {
   const at = new Date().toISOString();
   try {
-    const out = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(ciphertext, "base64"), EncryptionContext: { ...CANARY_CONTEXT } }));
+    const out = await kms.send(
+      new DecryptCommand({ CiphertextBlob: Buffer.from(ciphertext, "base64"), EncryptionContext: { ...CANARY_CONTEXT }, ...(keyId ? { KeyId: keyId } : {}) }),
+    );
     const text = Buffer.from(out.Plaintext ?? new Uint8Array()).toString("utf8");
     return text === CANARY_TEXT ? { outcome: "decrypted", at } : { outcome: "error", error: "wrong plaintext", at };
   } catch (error) {

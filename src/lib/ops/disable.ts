@@ -139,7 +139,7 @@ async function verifyDisabled(ctx: Context, result: DisableResult, name: string)
         state = `DescribeKey failed (${awsErrorName(error) ?? "error"})`;
       }
       const encrypt = result.canary ? await canaryEncryptAttempt(kms, result.keyId) : undefined;
-      const decrypt = result.canary ? await canaryDecrypt(kms, result.canary) : undefined;
+      const decrypt = result.canary ? await canaryDecrypt(kms, result.canary, result.keyId) : undefined;
       const checks: Checks = { state: { value: state, at }, ...(encrypt ? { encrypt } : {}), ...(decrypt ? { decrypt } : {}) };
       const done = state === "Disabled" && (!encrypt || encrypt.outcome === "refused") && (!decrypt || decrypt.outcome === "refused");
       return { done, value: checks, status: `KeyState ${state}${encrypt ? `, Encrypt ${encrypt.outcome}` : ""}${decrypt ? `, Decrypt ${decrypt.outcome}` : ""}` };

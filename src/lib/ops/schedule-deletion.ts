@@ -127,7 +127,7 @@ async function buildKms(ctx: Context, input: OperationInput, target: KmsKeyTarge
       const poll = await pollUntil(
         async () => {
           const meta = await describeKeyId(kms, key.keyId);
-          const check = result.canary ? await canaryDecrypt(kms, result.canary) : await canaryEncryptAttempt(kms, key.keyId);
+          const check = result.canary ? await canaryDecrypt(kms, result.canary, key.keyId) : await canaryEncryptAttempt(kms, key.keyId);
           const done = meta.KeyState === "PendingDeletion" && !!meta.DeletionDate && check.outcome === "refused";
           return { done, value: { meta, check }, status: `${meta.KeyState}, ${check.outcome}` };
         },
