@@ -7,7 +7,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "== installing dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund
 fi
-echo "== AWS emulators (moto)" >&2
+echo "== AWS emulators (moto, local-kms)" >&2
 node scripts/aws-emulators.mjs install
 echo "== type-check" >&2
 npx tsc --noEmit -p tsconfig.json

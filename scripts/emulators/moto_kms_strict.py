@@ -2,9 +2,11 @@
 
 moto 5.2.1 never refuses cryptographic operations on a Disabled or PendingDeletion key and
 ignores a deletion window outside 7-30 days (see shared/EMULATORS.md), so it cannot tell
-whether dropkeys' verifications are right. local-kms, which models these rules, could not be
-obtained here (the Go module proxy refuses the module), so this launcher adds exactly the
-documented AWS behaviour on top of moto and then runs moto's own server:
+whether dropkeys' verifications are right. local-kms models these rules but lacks grants,
+RotateKeyOnDemand and ListKeyRotations, which dropkeys uses, so this launcher stays the default
+KMS of the tests and the drill: it adds exactly the documented AWS behaviour on top of moto and
+then runs moto's own server. The test setup also starts local-kms, and
+test/foundation/kms-emulators.test.ts runs the same key-state rules against both:
 
 - Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, Sign, Verify, GenerateMac, VerifyMac and
   GetPublicKey on a Disabled key: DisabledException; on a PendingDeletion key:

@@ -1,6 +1,7 @@
 // Starts the local AWS emulators and a PostgreSQL server once for the whole test run, and hands
 // their addresses to the test files through environment variables (the workers inherit them):
-// DROPKEYS_EMULATOR_MOTO, DROPKEYS_EMULATOR_KMS_<REGION>, DROPKEYS_EMULATOR_ENDPOINTS (JSON),
+// DROPKEYS_EMULATOR_MOTO, DROPKEYS_EMULATOR_KMS_<REGION> (strict moto, the default KMS),
+// DROPKEYS_EMULATOR_LOCALKMS_<REGION> (local-kms), DROPKEYS_EMULATOR_ENDPOINTS (JSON),
 // DROPKEYS_TEST_PG_URL, and dummy AWS credentials. Nothing is mocked: these are real servers.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
@@ -13,7 +14,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const logDir = mkdtempSync(path.join(tmpdir(), "dropkeys-emulators-"));
   const [emulators, postgres] = await Promise.all([startEmulators({ logDir }), startPostgres()]);
   Object.assign(process.env, emulators.env, { DROPKEYS_TEST_PG_URL: postgres.url, DROPKEYS_TEST_EMULATOR_LOGS: logDir });
-  process.stderr.write(`emulators: moto ${emulators.motoUrl}, kms ${JSON.stringify(emulators.kmsUrls)}; postgres ${postgres.url.replace(/:[^:@/]+@/, ":***@")} (user ${userInfo().username})\n`);
+  process.stderr.write(`emulators: moto ${emulators.motoUrl}, kms ${JSON.stringify(emulators.kmsUrls)}, local-kms ${JSON.stringify(emulators.localKmsUrls)}; postgres ${postgres.url.replace(/:[^:@/]+@/, ":***@")} (user ${userInfo().username})\n`);
   return async () => {
     await Promise.all([emulators.stop(), postgres.stop()]);
     rmSync(logDir, { recursive: true, force: true });
