@@ -8,7 +8,7 @@ export interface Emulators {
   motoUrl: string;
   /** The strict-KMS moto of each region: the default KMS endpoint of the tests. */
   kmsUrls: Record<string, string>;
-  /** local-kms of each region (empty when started with `localKms: false`). */
+  /** local-kms of each region: a second KMS, not in `endpoints`. */
   localKmsUrls: Record<string, string>;
   endpoints: Record<string, string | Record<string, string>>;
   env: Record<string, string>;
@@ -22,4 +22,4 @@ export interface Emulators {
 }
 export declare function installMoto(): string;
 export declare function installLocalKms(): string;
-export declare function startEmulators(options?: { logDir?: string; detached?: boolean; localKms?: boolean }): Promise<Emulators>;
+export declare function startEmulators(options?: { logDir?: string; detached?: boolean }): Promise<Emulators>;

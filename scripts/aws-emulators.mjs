@@ -7,7 +7,8 @@
 // - one local-kms per inventory region (pinned commit, built with the machine's Go into
 //   .cache/bin): a second, independent implementation of KMS's key-state rules, which the tests
 //   run the same checks and dropkeys' own verifications against (DROPKEYS_EMULATOR_LOCALKMS_*).
-// Each process listens on a free loopback port; start() waits until every one answers.
+// Each process gets a free port and is reached on 127.0.0.1 (moto listens only there; local-kms
+// has no address setting and listens on every interface); start() waits until every one answers.
 //
 //   node scripts/aws-emulators.mjs install   # make sure everything is in .cache/
 //   node scripts/aws-emulators.mjs start     # start in the background, print `export` lines
@@ -116,18 +117,18 @@ async function waitUntilAnswering(url, child, name, since, timeoutMs = 30_000) {
 const envName = (prefix, region) => `${prefix}_${region.toUpperCase().replaceAll("-", "_")}`;
 
 /**
- * Start moto, one strict-KMS moto per region and (unless `localKms: false`) one local-kms per
- * region. `detached` leaves them running after this process ends (`start` from a shell);
- * otherwise they die with it. Returns the endpoints, the environment for tests and the CLI, how
- * long each took to answer, and stop(), which also removes local-kms's temporary databases.
+ * Start moto, one strict-KMS moto per region and one local-kms per region. `detached` leaves
+ * them running after this process ends (`start` from a shell); otherwise they die with it.
+ * Returns the endpoints, the environment for tests and the CLI, how long each took to answer,
+ * and stop(), which also removes local-kms's temporary databases.
  */
-export async function startEmulators({ logDir = path.join(cache, "logs"), detached = false, localKms = true } = {}) {
+export async function startEmulators({ logDir = path.join(cache, "logs"), detached = false } = {}) {
   const python = installMoto();
-  const localKmsBinary = localKms ? installLocalKms() : undefined;
+  const localKmsBinary = installLocalKms();
   mkdirSync(logDir, { recursive: true });
   const started = [];
   const dataDirs = [];
-  const launch = async (name, command, args, extraEnv = {}) => {
+  const launch = async (name, command, args, extraEnv) => {
     const port = await freePort();
     const out = openSync(path.join(logDir, `${name}.log`), "a");
     const since = Date.now();
@@ -143,7 +144,6 @@ export async function startEmulators({ logDir = path.join(cache, "logs"), detach
     return { name, url, child, since };
   };
   const launchMoto = (name, args) => launch(name, python, (port) => [...args, "-H", "127.0.0.1", "-p", String(port)], () => ({ PYTHONUNBUFFERED: "1" }));
-  // local-kms has no listen-address setting (it listens on every interface); the tests reach it on 127.0.0.1.
   const launchLocalKms = (region) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), `dropkeys-local-kms-${region}-`));
     dataDirs.push(dataDir);
@@ -157,17 +157,17 @@ export async function startEmulators({ logDir = path.join(cache, "logs"), detach
     }));
   };
   const removeDataDirs = () => {
-    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
     const moto = await launchMoto("moto", ["-m", "moto.server"]);
     const kms = await Promise.all(REGIONS.map((region) => launchMoto(`kms-${region}`, [strictLauncher])));
-    const local = localKmsBinary ? await Promise.all(REGIONS.map(launchLocalKms)) : [];
+    const local = await Promise.all(REGIONS.map(launchLocalKms));
     const all = [moto, ...kms, ...local];
     const times = await Promise.all(all.map((p) => waitUntilAnswering(p.url, p.child, p.name, p.since)));
     const startupMs = Object.fromEntries(all.map((p, i) => [p.name, times[i]]));
     const kmsUrls = Object.fromEntries(REGIONS.map((region, i) => [region, kms[i].url]));
-    const localKmsUrls = Object.fromEntries(local.map((p, i) => [REGIONS[i], p.url]));
+    const localKmsUrls = Object.fromEntries(REGIONS.map((region, i) => [region, local[i].url]));
     const endpoints = { kms: kmsUrls, secretsmanager: moto.url, s3: moto.url, sts: moto.url, cloudtrail: moto.url };
     const env = {
       AWS_ACCESS_KEY_ID: "test",
@@ -175,7 +175,7 @@ export async function startEmulators({ logDir = path.join(cache, "logs"), detach
       AWS_REGION: "eu-north-1",
       DROPKEYS_EMULATOR_MOTO: moto.url,
       ...Object.fromEntries(REGIONS.map((r) => [envName("DROPKEYS_EMULATOR_KMS", r), kmsUrls[r]])),
-      ...Object.fromEntries(Object.entries(localKmsUrls).map(([r, url]) => [envName("DROPKEYS_EMULATOR_LOCALKMS", r), url])),
+      ...Object.fromEntries(REGIONS.map((r) => [envName("DROPKEYS_EMULATOR_LOCALKMS", r), localKmsUrls[r]])),
       DROPKEYS_EMULATOR_ENDPOINTS: JSON.stringify(endpoints),
     };
     const pids = started.map((c) => c.pid);
