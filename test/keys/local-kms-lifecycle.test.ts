@@ -65,6 +65,7 @@ describe("the key lifecycle through dropkeys on local-kms", () => {
   it("disable: local-kms shows Disabled, refuses a fresh Encrypt and the canary; the journal's verification says exactly that", async () => {
     const r = await w.approved(["disable", NAME, "--reason", "key ARN in a CI log", "--incident", "INC-LOCALKMS-1"], [w.alem]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Disabled ${NAME}`);
     expect((await describeAlias()).KeyState).toBe("Disabled");
     expect(await errorName(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from("x") })))).toBe("DisabledException");
     expect(await errorName(decryptCanary(keyId))).toBe("DisabledException");
