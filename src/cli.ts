@@ -14,6 +14,7 @@ interface CommandModule {
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   init: { summary: "write a starter dropkeys.policy.yaml", load: () => import("./commands/init.js") },
   policy: { summary: "validate and summarise the policy file", load: () => import("./commands/policy.js") },
+  doctor: { summary: "check the setup: policy seal, AWS credentials, endpoints, clock, journal, CloudTrail, database (read-only)", load: () => import("./commands/doctor.js") },
   status: { summary: "state, rotation and overdue check of every key in the inventory", load: () => import("./commands/status.js") },
   log: { summary: "verify or show the internkontroll journal", load: () => import("./commands/log.js") },
   "audit-decrypts": { summary: "who used which KMS key (CloudTrail API, S3 archive or local copy) and the policy's alert rules", load: () => import("./commands/audit-decrypts.js") },

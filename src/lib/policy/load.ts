@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { usageError } from "../errors.js";
+import { rememberPolicyFile } from "./paths.js";
 import { policySchema, type InventoryEntry, type Policy } from "./schema.js";
 
 export const BUNDLED_POLICY = fileURLToPath(new URL("../../../policy/drop.policy.yaml", import.meta.url));
@@ -40,7 +41,10 @@ export function loadPolicy(option: string | undefined, cwd = process.cwd()): Loa
       hint: "Pass --policy FILE, set DROPKEYS_POLICY, or run `dropkeys init` to write a starter policy.",
     });
   }
-  return { policy: parsePolicy(text, file), file, source };
+  const policy = parsePolicy(text, file);
+  // Relative paths inside the policy mean the policy file's directory, not the working one.
+  rememberPolicyFile(policy, file);
+  return { policy, file, source };
 }
 
 /** Parse and validate policy YAML; throws one usage error listing every problem. */
