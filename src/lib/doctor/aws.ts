@@ -132,14 +132,14 @@ async function probe(url: string, uses: string[], timeout: number): Promise<Prob
     const ms = Date.now() - started;
     const date = response.headers.get("date");
     const clock = date ? { remote: new Date(date), local: new Date((started + Date.now()) / 2) } : undefined;
-    return { url, uses, clock, result: ok(`endpoint ${url}`, `${url} answers (HTTP ${response.status}, ${ms} ms) for ${uses.join(", ")}`, { url, uses, ms }) };
+    return { url, uses, clock, result: ok("endpoint", `${url} answers (HTTP ${response.status}, ${ms} ms) for ${uses.join(", ")}`, { url, uses, ms }) };
   } catch (error) {
     const timedOut = (error as Error).name === "TimeoutError";
     const why = timedOut ? `no answer within ${timeout / 1000} s` : reason(error);
     return {
       url,
       uses,
-      result: problem(`endpoint ${url}`, `${url} does not answer (${why}); used for ${uses.join(", ")}`, "Check the address in the policy's `endpoints`, --endpoint-url or AWS_ENDPOINT_URL*, and the network path (VPC endpoint, proxy, firewall).", {
+      result: problem("endpoint", `${url} does not answer (${why}); used for ${uses.join(", ")}`, "Check the address in the policy's `endpoints`, --endpoint-url or AWS_ENDPOINT_URL*, and the network path (VPC endpoint, proxy, firewall).", {
         url,
         uses,
       }),
