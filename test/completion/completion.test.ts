@@ -1,7 +1,8 @@
 // Shell completion, run in the real shells: the script `dropkeys completion bash` prints is
 // sourced into bash, COMP_WORDS / COMP_CWORD are set as readline would, and COMPREPLY is read
 // back; zsh runs its script with compadd / _files standing in for the completion system
-// (only inside a completion widget are they real). Candidates come from the built CLI on PATH.
+// (only inside a completion widget are they real); fish completes for real with `complete -C`.
+// Candidates come from the built CLI on PATH.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { BIN, runCli } from "../support/cli.js";
 let dir: string;
 let env: NodeJS.ProcessEnv;
 const zsh = spawnSync("zsh", ["--version"]).status === 0;
+const fish = spawnSync("fish", ["--version"]).status === 0;
 const actor = { aws: "arn:aws:iam::123456789012:user/t", osUser: "t", host: "h" };
 
 beforeAll(() => {
@@ -142,4 +144,19 @@ describe.skipIf(!zsh)(zsh ? "zsh completion" : "zsh completion (SKIPPED: zsh is 
   });
 });
 
+describe.skipIf(!fish)(fish ? "fish completion" : "fish completion (SKIPPED: fish is not installed on this machine)", () => {
+  it("completes commands, inventory names, incident ids and files through `complete -C`", async () => {
+    const file = await script("fish");
+    const fishComplete = (line: string) =>
+      execFileSync("fish", ["--no-config", "-c", 'source $argv[1]; complete -C $argv[2]', file, line], { env, cwd: dir, encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l !== "");
+    expect(fishComplete("dropkeys dis")).toEqual(["disable"]);
+    expect(fishComplete("dropkeys disable drop-k")).toEqual(["drop-kyc-key"]);
+    expect(fishComplete("dropkeys incident show INC-2026112")).toEqual(["INC-20261123-1405"]);
+    expect(fishComplete("dropkeys apply requests/")).toEqual(["requests/req-1.json"]);
+  });
+});
+
+if (!fish) console.warn("completion.test.ts: fish is not installed, so the fish script is not exercised (bash always is)");
 if (!zsh) console.warn("completion.test.ts: zsh is not installed, so the zsh script is not exercised (bash always is)");

@@ -4,6 +4,7 @@
 // live in regions no other test file uses, so parallel test files never change the answer.
 import { CloudTrailClient, CreateTrailCommand, PutEventSelectorsCommand, StartLoggingCommand, type EventSelector } from "@aws-sdk/client-cloudtrail";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { createServer } from "node:http";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
@@ -134,6 +135,26 @@ describe("dropkeys doctor", () => {
     expect(check("aws.credentials").state).toBe("problem");
     // The other endpoints still answer.
     expect(byId("endpoint").filter((c) => c.state === "ok").length).toBeGreaterThan(0);
+  });
+
+  it("a clock an hour off AWS's Date header: warning naming the skew", async () => {
+    // An endpoint whose Date header is an hour behind this machine's clock stands in for STS.
+    const server = createServer((_, res) => {
+      res.writeHead(403, { Date: new Date(Date.now() - 3_600_000).toUTCString() });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const target = path.join(dir, "clock");
+      const policy = policyFor(target, GOOD_REGION, { endpoints: { ...emulatorEndpoints(), sts: `http://127.0.0.1:${port}` } });
+      const { check } = await doctor(policy, path.join(target, "legal"));
+      expect(check("clock")).toMatchObject({ state: "warning", facts: { reference: `http://127.0.0.1:${port}` } });
+      expect(check("clock").detail).toMatch(/the local clock is 36\d\d s ahead of/);
+      expect(check("clock").fix).toMatch(/NTP/);
+    } finally {
+      server.close();
+    }
   });
 
   it("an unwritable journal directory: problem, exit 4", async () => {
