@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Command, Option } from "commander";
 import { parse } from "yaml";
 import { JOURNAL_FILE } from "../journal/journal.js";
-import { locatePolicy } from "../policy/load.js";
+import { locatePolicy } from "../policy/locate.js";
 
 /** Printed alone when the shell should complete file names instead. */
 export const FILES = ":files";
