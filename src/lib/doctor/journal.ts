@@ -1,8 +1,8 @@
 // The journal checks, read-only: the directory can be written, the lock is free, the chain is intact.
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { hostname } from "node:os";
 import path from "node:path";
 import { Journal, JOURNAL_FILE, LOCK_FILE } from "../journal/journal.js";
+import { deadHolder } from "../journal/lock.js";
 import { ok, problem, reason, warning, type CheckResult } from "./check.js";
 
 export function journalChecks(dir: string): CheckResult[] {
@@ -45,19 +45,10 @@ function lockFree(dir: string): CheckResult {
     return warning("journal.lock", `${file} exists but names no holder`, "If no dropkeys is running, remove the empty lock file; appends wait for it otherwise.", { file });
   }
   const who = `pid ${holder.pid} on ${holder.host ?? "?"}${holder.command ? ` (${holder.command})` : ""} since ${holder.since ?? "?"}`;
-  if (holder.host === hostname() && !alive(holder.pid)) {
+  if (deadHolder(file)) {
     return warning("journal.lock", `the journal lock was left by ${who}, which has died`, "Nothing to do by hand: the next operation takes the lock over and repairs an interrupted append.", { file, holder });
   }
   return warning("journal.lock", `the journal lock is held by ${who}`, "Wait for that dropkeys to finish; if it hangs, stop it (its operation is journalled as interrupted).", { file, holder });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function chainIntact(dir: string): CheckResult {
