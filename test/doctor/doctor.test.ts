@@ -6,7 +6,8 @@ import { CloudTrailClient, CreateTrailCommand, PutEventSelectorsCommand, StartLo
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { createServer } from "node:http";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { spawnSync } from "node:child_process";
+import { hostname, tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approverEntries, makeSshApprover, sealRegistry, type TestApprover } from "../support/approvers.js";
@@ -120,6 +121,29 @@ describe("dropkeys doctor", () => {
     expect(r.stdout).toMatch(/^ok +policy\.seal +the approvers registry is sealed/m);
     expect(r.stdout).toMatch(/^ok +journal\.chain +intact: 2 entries$/m);
     expect(r.stdout).toContain("Everything checked is in order.");
+  });
+
+  it("a journal lock held by a running process, or left by a dead one: a warning that says which", async () => {
+    const lock = path.join(healthyJournal, "internkontroll.lock");
+    const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), since: new Date().toISOString(), command: "disable drop-kyc-key" });
+    try {
+      writeFileSync(lock, holder(process.pid));
+      const live = await doctor(healthyPolicy, healthyJournal);
+      expect(live.check("journal.lock")).toMatchObject({ state: "warning" });
+      expect(live.check("journal.lock").detail).toContain(`held by pid ${process.pid}`);
+      expect(live.r.code).toBe(0);
+      // A pid that no longer runs: a child that has exited.
+      const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+      const deadLock = holder(dead);
+      writeFileSync(lock, deadLock);
+      const left = await doctor(healthyPolicy, healthyJournal);
+      expect(left.check("journal.lock").detail).toContain(`left by pid ${dead}`);
+      expect(left.check("journal.lock").fix).toContain("next operation takes the lock over");
+      // Doctor changes nothing: the lock is still there for the next operation to repair.
+      expect(readFileSync(lock, "utf8")).toBe(deadLock);
+    } finally {
+      rmSync(lock, { force: true });
+    }
   });
 
   it("a wrong endpoint: names it, says it does not answer, exit 4", async () => {
