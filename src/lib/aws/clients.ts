@@ -37,7 +37,7 @@ export function resolveEndpoint(options: AwsOptions, service: AwsService, region
 type ClientFactory<T> = (config: Record<string, unknown>) => T;
 
 // Each SDK package is loaded the first time a client of it is made, not when this module is: a
-// command that needs one client (or none) does not pay for five (start-up time and ~25 MB of
+// command that needs one client (or none) does not pay for five (start-up time and ~20 MB of
 // resident memory). The packages are CommonJS without an "exports" map, so require() returns
 // the very module instance a static import elsewhere gets, synchronously, and the accessors
 // below stay synchronous for their callers.
