@@ -14,6 +14,7 @@ interface CommandModule {
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   init: { summary: "write a starter dropkeys.policy.yaml", load: () => import("./commands/init.js") },
   policy: { summary: "validate and summarise the policy file", load: () => import("./commands/policy.js") },
+  doctor: { summary: "check the setup: policy seal, AWS credentials, endpoints, clock, journal, CloudTrail, database (read-only)", load: () => import("./commands/doctor.js") },
   status: { summary: "state, rotation and overdue check of every key in the inventory", load: () => import("./commands/status.js") },
   log: { summary: "verify or show the internkontroll journal", load: () => import("./commands/log.js") },
   "audit-decrypts": { summary: "who used which KMS key (CloudTrail API, S3 archive or local copy) and the policy's alert rules", load: () => import("./commands/audit-decrypts.js") },
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   incident: { summary: "incident timeline, checklist and deadlines from the journal", load: () => import("./commands/incident.js") },
   "rotate-jwt": { summary: "rotate JWT_SECRET with an overlap window; --finish from cron; --emergency revokes sessions", load: () => import("./commands/rotate-jwt.js") },
   "shred-user": { summary: "GDPR crypto-shredding: destroy users' fødselsnummer DEKs, AML rows kept (--from-file for batches)", load: () => import("./commands/shred-user.js") },
+  completion: { summary: "print the shell completion script for bash, zsh or fish", load: () => import("./commands/completion.js") },
   reencrypt: { summary: "after a compromise: re-wrap every envelope DEK from the old KMS key to the new one, L4 first", load: () => import("./commands/reencrypt.js") },
 };
 
@@ -40,6 +42,27 @@ function hasSubcommands(command: Command): boolean {
 function addGlobalOptionsToLeaves(command: Command): void {
   if (hasSubcommands(command)) command.commands.forEach(addGlobalOptionsToLeaves);
   else addGlobalOptions(command);
+}
+
+/** One command's definition, registered as for a run (for `__complete`). */
+async function loadCommand(name: string): Promise<Command | undefined> {
+  const entry = COMMANDS[name];
+  if (!entry) return undefined;
+  const command = new Command(name);
+  (await entry.load()).register(command);
+  addGlobalOptionsToLeaves(command);
+  return command;
+}
+
+/** The hidden `dropkeys __complete WORD...` behind the completion scripts: candidates, one per line, never an error. */
+async function printCompletions(words: string[]): Promise<void> {
+  try {
+    const { complete } = await import("./lib/completion/complete.js");
+    const candidates = await complete(words, { names: Object.keys(COMMANDS), load: loadCommand });
+    process.stdout.write(candidates.map((c) => `${c}\n`).join(""));
+  } catch {
+    /* a shell completing a half-typed line gets no candidates, not a stack trace */
+  }
 }
 
 function version(): string {
@@ -87,6 +110,7 @@ export async function main(argv: string[]): Promise<void> {
     throw error;
   });
   process.on("SIGINT", () => process.exit(ExitCode.interrupted));
+  if (argv[2] === "__complete") return printCompletions(argv.slice(3));
   let program: Command;
   try {
     program = await buildProgram(argv);

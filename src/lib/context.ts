@@ -2,7 +2,6 @@
 // output, AWS clients, the journal and who is acting.
 import { hostname, userInfo } from "node:os";
 import path from "node:path";
-import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { AwsClients } from "./aws/clients.js";
 import type { GlobalOptions } from "./cli-options.js";
 import { failure } from "./errors.js";
@@ -52,9 +51,9 @@ export class Context {
 
   /** Who is acting: the AWS caller identity (STS) plus OS user and host. Fails when STS cannot say. */
   identity(): Promise<Actor> {
-    this.actor ??= this.aws
-      .sts(this.defaultRegion)
-      .send(new GetCallerIdentityCommand({}))
+    // The STS package is loaded here, not with this module: most commands never ask who acts.
+    this.actor ??= import("@aws-sdk/client-sts")
+      .then(({ GetCallerIdentityCommand }) => this.aws.sts(this.defaultRegion).send(new GetCallerIdentityCommand({})))
       .then((id) => ({ aws: id.Arn ?? "unknown", account: id.Account, ...localActor() }))
       .catch((error: unknown) => {
         throw failure(`cannot determine your AWS identity (STS GetCallerIdentity): ${(error as Error).message}`, {

@@ -1,11 +1,11 @@
 // The one place AWS clients are made: region per key, endpoint override (emulators, VPC
 // interface endpoints), the SDK's own credential chain, adaptive retries.
-import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
-import { KMSClient } from "@aws-sdk/client-kms";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { STSClient } from "@aws-sdk/client-sts";
-import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
+import { createRequire } from "node:module";
+import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import type { KMSClient } from "@aws-sdk/client-kms";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { Policy } from "../policy/schema.js";
 
@@ -36,6 +36,21 @@ export function resolveEndpoint(options: AwsOptions, service: AwsService, region
 
 type ClientFactory<T> = (config: Record<string, unknown>) => T;
 
+// Each SDK package is loaded the first time a client of it is made, not when this module is: a
+// command that needs one client (or none) does not pay for five (start-up time and ~20 MB of
+// resident memory). The packages are CommonJS without an "exports" map, so require() returns
+// the very module instance a static import elsewhere gets, synchronously, and the accessors
+// below stay synchronous for their callers.
+const requireSdk = createRequire(import.meta.url);
+const sdk = {
+  kms: () => (requireSdk("@aws-sdk/client-kms") as typeof import("@aws-sdk/client-kms")).KMSClient,
+  secretsmanager: () => (requireSdk("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager")).SecretsManagerClient,
+  s3: () => (requireSdk("@aws-sdk/client-s3") as typeof import("@aws-sdk/client-s3")).S3Client,
+  sts: () => (requireSdk("@aws-sdk/client-sts") as typeof import("@aws-sdk/client-sts")).STSClient,
+  cloudtrail: () => (requireSdk("@aws-sdk/client-cloudtrail") as typeof import("@aws-sdk/client-cloudtrail")).CloudTrailClient,
+  credentialChain: () => (requireSdk("@aws-sdk/credential-providers") as typeof import("@aws-sdk/credential-providers")).fromNodeProviderChain,
+};
+
 export class AwsClients {
   private readonly cache = new Map<string, unknown>();
   private credentials: AwsCredentialIdentityProvider | undefined;
@@ -43,19 +58,19 @@ export class AwsClients {
   constructor(private readonly options: AwsOptions) {}
 
   kms(region: string): KMSClient {
-    return this.client("kms", region, (c) => new KMSClient(c));
+    return this.client("kms", region, (c) => new (sdk.kms())(c));
   }
   secrets(region: string): SecretsManagerClient {
-    return this.client("secretsmanager", region, (c) => new SecretsManagerClient(c));
+    return this.client("secretsmanager", region, (c) => new (sdk.secretsmanager())(c));
   }
   s3(region: string): S3Client {
-    return this.client("s3", region, (c) => new S3Client(c));
+    return this.client("s3", region, (c) => new (sdk.s3())(c));
   }
   sts(region: string): STSClient {
-    return this.client("sts", region, (c) => new STSClient(c));
+    return this.client("sts", region, (c) => new (sdk.sts())(c));
   }
   cloudtrail(region: string): CloudTrailClient {
-    return this.client("cloudtrail", region, (c) => new CloudTrailClient(c));
+    return this.client("cloudtrail", region, (c) => new (sdk.cloudtrail())(c));
   }
 
   /** The endpoint a service uses in a region ("AWS" when the SDK decides), for messages. */
@@ -83,7 +98,7 @@ export class AwsClients {
   }
 
   private credentialProvider(): AwsCredentialIdentityProvider {
-    this.credentials ??= fromNodeProviderChain({
+    this.credentials ??= sdk.credentialChain()({
       ...(this.options.profile ? { profile: this.options.profile } : {}),
       ...(this.options.mfaCodeProvider ? { mfaCodeProvider: this.options.mfaCodeProvider } : {}),
     });

@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { failure, usageError } from "../errors.js";
+import { resolvePolicyPath } from "../policy/paths.js";
 import type { Policy } from "../policy/schema.js";
 
 export interface Database {
@@ -38,9 +39,15 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   });
 }
 
-/** policy.database.url, else DATABASE_URL, else a usage error (exit 2). */
+/**
+ * policy.database.url, else DATABASE_URL, else a usage error (exit 2). A relative `sqlite:PATH`
+ * in the policy is the policy file's directory's (the same file from cron and from a terminal);
+ * one in DATABASE_URL is the working directory's.
+ */
 export function databaseUrl(policy: Pick<Policy, "database">): string {
-  const url = policy.database?.url ?? process.env.DATABASE_URL;
+  const fromPolicy = policy.database?.url?.trim();
+  if (fromPolicy) return fromPolicy.startsWith("sqlite:") ? `sqlite:${resolvePolicyPath(policy, sqlitePath(fromPolicy))}` : fromPolicy;
+  const url = process.env.DATABASE_URL;
   if (url === undefined || url.trim() === "") {
     throw usageError("no database configured", {
       code: "database.url-missing",
@@ -101,13 +108,13 @@ export function databaseFailure(error: unknown, what: string, kind: Database["ki
   });
 }
 
-/** A SQLite file named by a relative path is found from the working directory. */
+/** A SQLite file named by a relative path here (DATABASE_URL) is found from the working directory. */
 export function checkSqliteFile(file: string, create: boolean): string {
   const full = path.resolve(file);
   if (!create && !existsSync(full)) {
     throw usageError(`the SQLite database ${full} does not exist`, {
       code: "database.missing",
-      hint: "Check database.url in the policy (sqlite:PATH is relative to the working directory) or DATABASE_URL.",
+      hint: "Check database.url in the policy (a relative sqlite:PATH is relative to the policy file's directory) or DATABASE_URL (relative to the working directory).",
     });
   }
   return full;

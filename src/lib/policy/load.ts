@@ -1,32 +1,21 @@
 // Finding, reading and validating the policy file. A bad file is one usage error (exit 2) that
 // lists every problem with its YAML path, so a person fixes them all in one go.
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { usageError } from "../errors.js";
+import { locatePolicy, type PolicySource } from "./locate.js";
+import { rememberPolicyFile } from "./paths.js";
 import { policySchema, type InventoryEntry, type Policy } from "./schema.js";
 
-export const BUNDLED_POLICY = fileURLToPath(new URL("../../../policy/drop.policy.yaml", import.meta.url));
-export const LOCAL_POLICY = "dropkeys.policy.yaml";
+export { BUNDLED_POLICY, LOCAL_POLICY, locatePolicy } from "./locate.js";
 
 export interface LoadedPolicy {
   policy: Policy;
   /** Absolute path of the file it came from. */
   file: string;
   /** Where the choice came from, for `policy check`. */
-  source: "option" | "env" | "local" | "bundled";
-}
-
-/** --policy, then DROPKEYS_POLICY, then ./dropkeys.policy.yaml, then the bundled default. */
-export function locatePolicy(option: string | undefined, cwd = process.cwd()): { file: string; source: LoadedPolicy["source"] } {
-  if (option) return { file: path.resolve(cwd, option), source: "option" };
-  const fromEnv = process.env.DROPKEYS_POLICY;
-  if (fromEnv) return { file: path.resolve(cwd, fromEnv), source: "env" };
-  const local = path.resolve(cwd, LOCAL_POLICY);
-  if (existsSync(local)) return { file: local, source: "local" };
-  return { file: BUNDLED_POLICY, source: "bundled" };
+  source: PolicySource;
 }
 
 export function loadPolicy(option: string | undefined, cwd = process.cwd()): LoadedPolicy {
@@ -40,7 +29,10 @@ export function loadPolicy(option: string | undefined, cwd = process.cwd()): Loa
       hint: "Pass --policy FILE, set DROPKEYS_POLICY, or run `dropkeys init` to write a starter policy.",
     });
   }
-  return { policy: parsePolicy(text, file), file, source };
+  const policy = parsePolicy(text, file);
+  // Relative paths inside the policy mean the policy file's directory, not the working one.
+  rememberPolicyFile(policy, file);
+  return { policy, file, source };
 }
 
 /** Parse and validate policy YAML; throws one usage error listing every problem. */

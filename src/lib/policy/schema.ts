@@ -196,6 +196,12 @@ export const policySchema = z.object({
   roles: z.record(z.string(), roleSchema).default({}),
   inventory: z.array(inventoryEntrySchema).min(1, "expected at least one inventory entry"),
   approvers: z.array(approverSchema).default([]),
+  /**
+   * SSH key files by OS user name: the key each approver signs with on their own machine, which
+   * `dropkeys doctor` checks there. Not authority (the registered public keys are): a relative
+   * path is the policy file's directory's, `~/` the home directory's.
+   */
+  keyFiles: z.record(z.string(), z.string().min(1)).optional(),
   approvals: z.record(z.string(), approvalRuleSchema).default({}),
   /** How long an approval request stays valid. */
   requestLifetime: durationSchema.default(3_600_000),

@@ -1,0 +1,50 @@
+// The policy checks: it validates, and its authority is sealed in the journal.
+import { registryState } from "../approvals/registry-journal.js";
+import type { Context } from "../context.js";
+import { ok, problem, reason, warning, type CheckResult } from "./check.js";
+
+export function policyValid(ctx: Context): CheckResult {
+  const p = ctx.policy;
+  return ok("policy", `${ctx.policyFile} (${ctx.policySource}) validates: ${p.inventory.length} inventory entries, ${p.approvers.length} approvers`, {
+    file: ctx.policyFile,
+    source: ctx.policySource,
+  });
+}
+
+export function policyInvalid(error: unknown): CheckResult {
+  const problems = (error as { details?: { problems?: unknown } })?.details?.problems;
+  const detail = Array.isArray(problems) ? `the policy is not valid: ${problems.join("; ")}` : reason(error);
+  return problem("policy", detail, "Fix the policy file (`dropkeys policy check` lists every problem); the other checks need a valid policy.");
+}
+
+/**
+ * Whether what decides authority is sealed. Today that is the approvers registry; when the whole
+ * authority policy is sealed, this is the one function to point at that seal's state.
+ */
+export function sealState(ctx: Context): CheckResult {
+  let s: ReturnType<typeof registryState>;
+  try {
+    s = registryState(ctx.policy, ctx.journal().entries());
+  } catch (error) {
+    return warning("policy.seal", `cannot read the seal from the journal: ${reason(error)}`, "Fix the journal (see the journal checks), then run doctor again.");
+  }
+  const digest = s.digest.slice(0, 16);
+  switch (s.state) {
+    case "sealed":
+      return ok("policy.seal", `the approvers registry is sealed (journal entry #${s.seal.seq}, digest ${digest}…)`, { state: s.state, digest: s.digest, sealSeq: s.seal.seq });
+    case "changed":
+      return problem(
+        "policy.seal",
+        `the policy's approvers (digest ${digest}…) differ from the registry sealed in journal entry #${s.seal.seq}: every operation is refused`,
+        "Restore the sealed approvers list, or have the change approved with `dropkeys approvers seal`.",
+        { state: s.state, digest: s.digest, sealedDigest: s.seal.digest, sealSeq: s.seal.seq },
+      );
+    case "unsealed":
+      return problem("policy.seal", "the approvers registry has never been sealed: approvals cannot be trusted until it is", "Run `dropkeys approvers seal`, signed by the approvers it lists.", {
+        state: s.state,
+        digest: s.digest,
+      });
+    case "empty":
+      return warning("policy.seal", "the policy lists no approvers, so nothing can be approved", "Register the approvers in the policy and run `dropkeys approvers seal`.", { state: s.state });
+  }
+}
