@@ -9,6 +9,8 @@ import type { InventoryEntry } from "./policy/schema.js";
 import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
 import { formatLocal } from "./time.js";
 import { sourceKeysLeftEnabled } from "./reencrypt/source-key.js";
+import { addKeyPolicyDrift } from "./keys/drift.js";
+import type { KeyPolicyDiff } from "./keys/key-policy.js";
 
 const DAY = 86_400_000;
 
@@ -33,6 +35,8 @@ export interface EntryStatus {
   notes: string[];
   /** A JWT rotation whose overlap has not ended yet (the secret's dropkeys:overlap-ends tag). */
   rotationInProgress?: { overlapEnds: string } | undefined;
+  /** KMS keys: the key policy in AWS against the role bindings (keys/drift.ts). */
+  keyPolicy?: ({ inSync: boolean; managed: boolean } & KeyPolicyDiff) | undefined;
 }
 
 export interface StatusReport {
@@ -47,6 +51,7 @@ export interface StatusReport {
 
 export async function collectStatus(ctx: Context, at: Date): Promise<StatusReport> {
   const entries = await Promise.all(awsEntries(ctx.policy).map((entry) => entryStatus(ctx, entry, at)));
+  await addKeyPolicyDrift(ctx, entries);
   const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e)).map((e) => e.name);
   const sourceKeys = await sourceKeysStillEnabled(ctx);
   const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length + sourceKeys.length;
