@@ -84,7 +84,7 @@ describe("certificates over TLS", () => {
     expect(fine!.facts!.warnings.join(" ")).toContain("does not verify");
     expect(external).toEqual(["DEK"]);
     const human = await runCli(["status", "--policy", writePolicy(dir, { inventory: [cert("TLS-EXT", `tls://127.0.0.1:${ports.fine}`)] }, "human.yaml"), "--journal", path.join(dir, "legal")], { env: cliAwsEnv });
-    expect(human.stdout).toMatch(/TLS-EXT: ok, expires .* \(in \d+ days\)/);
+    expect(human.stdout).toMatch(/TLS-EXT: ok, expires .* \(in \d+d( \d+h)?\)/);
     expect(human.stdout).toContain("CN=localhost; issuer CN=dropkeys test CA; ECDSA P-256");
   });
 

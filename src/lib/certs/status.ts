@@ -56,8 +56,13 @@ export async function certificateStatuses(ctx: Context, at: Date): Promise<Certi
   );
 }
 
+/** "9d 23h" until the time, to the hour. */
+function inHours(iso: string, at: Date): string {
+  return formatDuration(Math.round((new Date(iso).getTime() - at.getTime()) / 3_600_000) * 3_600_000);
+}
+
 /** The lines `status` prints for the certificates. */
-export function certificateLines(certs: CertificateStatus[], c: { red(s: string): string; yellow(s: string): string; green(s: string): string; dim(s: string): string }): string[] {
+export function certificateLines(certs: CertificateStatus[], at: Date, c: { red(s: string): string; yellow(s: string): string; green(s: string): string; dim(s: string): string }): string[] {
   if (!certs.length) return [];
   const lines = ["", "Certificates:"];
   for (const cert of certs) {
@@ -71,8 +76,8 @@ export function certificateLines(certs: CertificateStatus[], c: { red(s: string)
       cert.health === "expired"
         ? c.red(`EXPIRED (${when})`)
         : cert.health === "due"
-          ? c.red(`renew now: ${when}, in ${cert.daysLeft} days (alert ${formatDuration(cert.leadTimeDays * DAY)} before)`)
-          : c.green(`ok, ${when} (in ${cert.daysLeft} days)`);
+          ? c.red(`renew now: ${when}, in ${inHours(f.notAfter, at)} (alert ${formatDuration(cert.leadTimeDays * DAY)} before)`)
+          : c.green(`ok, ${when} (in ${inHours(f.notAfter, at)})`);
     lines.push(`${cert.health === "ok" ? c.dim("-") : c.red("!")} ${cert.name}: ${state}`);
     lines.push(`    ${f.subject}; issuer ${f.issuer}; ${f.keyType}; from ${cert.check}`);
     for (const w of f.warnings) lines.push(`    ${c.yellow("warning:")} ${w}`);
