@@ -54,7 +54,14 @@ export async function addKeyPolicyDrift(ctx: Context, statuses: EntryStatus[]): 
     statuses.map(async (status) => {
       const entry = ctx.policy.inventory.find((e): e is KmsKeyEntry => e.kind === "kms-key" && e.name === status.name);
       if (!entry || !status.arn || status.state === "PendingDeletion") return;
-      const drift = await keyPolicyDrift(ctx, entry, status.region, status.arn.split("/").pop()!, status.arn);
+      let drift: KeyPolicyDrift;
+      try {
+        drift = await keyPolicyDrift(ctx, entry, status.region, status.arn.split("/").pop()!, status.arn);
+      } catch (error) {
+        // One unreadable key policy (no kms:GetKeyPolicy) must not cost the whole status report.
+        status.notes.push(`key policy not compared: ${(error as Error).message}`);
+        return;
+      }
       status.keyPolicy = { inSync: drift.inSync, managed: drift.managed, ...drift.diff };
       const lines = driftStatusLines(status.name, drift);
       status.problems.push(...lines.problems);
