@@ -32,6 +32,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   "shred-user": { summary: "GDPR crypto-shredding: destroy users' fødselsnummer DEKs, AML rows kept (--from-file for batches)", load: () => import("./commands/shred-user.js") },
   completion: { summary: "print the shell completion script for bash, zsh or fish", load: () => import("./commands/completion.js") },
   reencrypt: { summary: "after a compromise: re-wrap every envelope DEK from the old KMS key to the new one, L4 first", load: () => import("./commands/reencrypt.js") },
+  grant: { summary: "grant a principal use of a KMS key until an expiry; --retire-expired from cron", load: () => import("./commands/grant.js") },
+  "revoke-grant": { summary: "revoke a grant on a KMS key now (also one made outside dropkeys)", load: () => import("./commands/revoke-grant.js") },
+  grants: { summary: "list the grants on the inventory's KMS keys, marking foreign and expired ones", load: () => import("./commands/grants.js") },
+  "sync-key-policy": { summary: "put the key policy the role bindings give on a KMS key (after showing the diff)", load: () => import("./commands/sync-key-policy.js") },
 };
 
 /** Group commands (with subcommands) get the global options on each leaf, not on the group. */

@@ -7,7 +7,7 @@ export default async function approversStage(drill) {
   drill.note(drill.bold("Approvers: a real two-person rule"));
   drill.policy.approvers = createDemoApprovers(drill);
   drill.writePolicy();
-  drill.note("alem (CISO, security-lead) and alice (drop-key-admin, dpo) are in the policy; the list is not yet trusted.");
+  drill.note("alem (CISO, security-lead) and alice (drop-key-admin, dpo, system-owner) are in the policy; the list is not yet trusted.");
   drill.step("The registry, not sealed yet", ["approvers", "list"]);
   drill.step("From cron (no terminal), a seal without approvals is refused at once", ["approvers", "seal"], { expect: [3] });
 

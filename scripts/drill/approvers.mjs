@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 
 export const DEMO_APPROVERS = [
   { name: "alem", email: "ciso@drop.example", roles: ["CISO", "security-lead"] },
-  { name: "alice", email: "alice@drop.example", roles: ["drop-key-admin", "dpo"] },
+  { name: "alice", email: "alice@drop.example", roles: ["drop-key-admin", "dpo", "system-owner"] },
 ];
 
 /** The private key file of a demo approver (made by createDemoApprovers). */

@@ -4,6 +4,7 @@ import { createContext } from "./context.js";
 import { ExitCode } from "./errors.js";
 import { table } from "./output.js";
 import { collectStatus, type EntryStatus } from "./status.js";
+import { certificateLines } from "./certs/status.js";
 import { formatLocal, parseFutureTimeArg } from "./time.js";
 
 export async function runStatus(options: GlobalOptions & { at?: string }): Promise<void> {
@@ -42,6 +43,7 @@ export async function runStatus(options: GlobalOptions & { at?: string }): Promi
     for (const k of report.sourceKeysLeftEnabled) {
       lines.push(c.red(`! ${k.keyId} (${k.region}): a reencrypt --reenable-source enabled this compromised key at ${formatLocal(new Date(k.since))} and it is still Enabled; disable it: aws kms disable-key --key-id ${k.keyId} --region ${k.region}`));
     }
+    lines.push(...certificateLines(report.certificates, at, c));
     if (report.external.length) lines.push("", c.dim(`Not held in AWS (not checked): ${report.external.join(", ")}`));
     lines.push("", report.findings ? c.red(`${report.findings} entr${report.findings === 1 ? "y needs" : "ies need"} attention.`) : c.green("Everything is in order."));
     return lines.join("\n");

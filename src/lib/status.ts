@@ -9,6 +9,9 @@ import type { InventoryEntry } from "./policy/schema.js";
 import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
 import { formatLocal } from "./time.js";
 import { sourceKeysLeftEnabled } from "./reencrypt/source-key.js";
+import { addKeyPolicyDrift } from "./keys/drift.js";
+import type { KeyPolicyDiff } from "./keys/key-policy.js";
+import { certificateStatuses, type CertificateStatus } from "./certs/status.js";
 
 const DAY = 86_400_000;
 
@@ -33,6 +36,8 @@ export interface EntryStatus {
   notes: string[];
   /** A JWT rotation whose overlap has not ended yet (the secret's dropkeys:overlap-ends tag). */
   rotationInProgress?: { overlapEnds: string } | undefined;
+  /** KMS keys: the key policy in AWS against the role bindings (keys/drift.ts). */
+  keyPolicy?: ({ inSync: boolean; managed: boolean } & KeyPolicyDiff) | undefined;
 }
 
 export interface StatusReport {
@@ -40,17 +45,21 @@ export interface StatusReport {
   entries: EntryStatus[];
   /** Compromised source keys that `reencrypt --reenable-source` enabled and that are still Enabled (a killed run). */
   sourceKeysLeftEnabled: { keyId: string; arn?: string | undefined; region: string; since: string }[];
-  /** Entries the policy tracks outside AWS (certificates, data keys): listed, not checked. */
+  /** Entries the policy tracks outside AWS (data keys, certificates without `check`): listed, not checked. */
   external: string[];
+  /** Certificates with a `check` (certs/status.ts): expiry against the policy's lead time. */
+  certificates: CertificateStatus[];
   findings: number;
 }
 
 export async function collectStatus(ctx: Context, at: Date): Promise<StatusReport> {
   const entries = await Promise.all(awsEntries(ctx.policy).map((entry) => entryStatus(ctx, entry, at)));
-  const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e)).map((e) => e.name);
+  await addKeyPolicyDrift(ctx, entries);
+  const certificates = await certificateStatuses(ctx, at);
+  const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e) && !certificates.some((c) => c.name === e.name)).map((e) => e.name);
   const sourceKeys = await sourceKeysStillEnabled(ctx);
-  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length + sourceKeys.length;
-  return { at: at.toISOString(), entries, external, sourceKeysLeftEnabled: sourceKeys, findings };
+  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length + sourceKeys.length + certificates.filter((c) => c.health !== "ok").length;
+  return { at: at.toISOString(), entries, external, certificates, sourceKeysLeftEnabled: sourceKeys, findings };
 }
 
 /** The journal says a reencrypt enabled these keys and never disabled them again; KMS says whether they still are. */

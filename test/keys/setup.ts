@@ -30,7 +30,7 @@ export async function makeWorld(prefix: string, policy: Record<string, unknown>)
   const dir = mkdtempSync(path.join(tmpdir(), `dropkeys-${prefix}-`));
   const alem = makeSshApprover(dir, "alem", ["CISO", "security-lead"]);
   const alice = makeSshApprover(dir, "alice", ["drop-key-admin", "dpo"]);
-  const lena = makeSshApprover(dir, "lena", ["legal"]);
+  const lena = makeSshApprover(dir, "lena", ["legal", "system-owner"]);
   const policyFile = writePolicy(dir, {
     roles: { "drop-key-admin": { principals: ["arn:aws:iam::123456789012:role/drop-key-admin"] }, "drop-app-runner": { principals: ["arn:aws:iam::123456789012:role/drop-app-runner"] }, "drop-compliance-decrypt": { principals: [] }, "drop-app-encrypt": { principals: ["arn:aws:iam::123456789012:role/drop-app-encrypt"] } },
     approvals: bundledApprovals,

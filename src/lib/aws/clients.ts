@@ -1,6 +1,7 @@
 // The one place AWS clients are made: region per key, endpoint override (emulators, VPC
 // interface endpoints), the SDK's own credential chain, adaptive retries.
 import { createRequire } from "node:module";
+import type { ACMClient } from "@aws-sdk/client-acm";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -9,7 +10,7 @@ import type { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { Policy } from "../policy/schema.js";
 
-export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail";
+export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail" | "acm";
 
 export interface AwsOptions {
   /** --endpoint-url: one URL for every service (highest precedence). */
@@ -47,6 +48,7 @@ const sdk = {
   secretsmanager: () => (requireSdk("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager")).SecretsManagerClient,
   s3: () => (requireSdk("@aws-sdk/client-s3") as typeof import("@aws-sdk/client-s3")).S3Client,
   sts: () => (requireSdk("@aws-sdk/client-sts") as typeof import("@aws-sdk/client-sts")).STSClient,
+  acm: () => (requireSdk("@aws-sdk/client-acm") as typeof import("@aws-sdk/client-acm")).ACMClient,
   cloudtrail: () => (requireSdk("@aws-sdk/client-cloudtrail") as typeof import("@aws-sdk/client-cloudtrail")).CloudTrailClient,
   credentialChain: () => (requireSdk("@aws-sdk/credential-providers") as typeof import("@aws-sdk/credential-providers")).fromNodeProviderChain,
 };
@@ -71,6 +73,9 @@ export class AwsClients {
   }
   cloudtrail(region: string): CloudTrailClient {
     return this.client("cloudtrail", region, (c) => new (sdk.cloudtrail())(c));
+  }
+  acm(region: string): ACMClient {
+    return this.client("acm", region, (c) => new (sdk.acm())(c));
   }
 
   /** The endpoint a service uses in a region ("AWS" when the SDK decides), for messages. */
@@ -107,5 +112,5 @@ export class AwsClients {
 }
 
 function envName(service: AwsService): string {
-  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL" }[service];
+  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL", acm: "ACM" }[service];
 }

@@ -21,7 +21,7 @@ import type { Context } from "../context.js";
 import { failure, usageError } from "../errors.js";
 import type { JournalVerification } from "../journal/journal.js";
 import { command } from "../keys/common.js";
-import { buildKeyPolicy } from "../keys/key-policy.js";
+import { buildKeyPolicy, keyPolicyText } from "../keys/key-policy.js";
 import { canaryDecrypt, canaryEncrypt, describeState, type KmsKeyTarget } from "../keys/kms.js";
 import { generateSigningKey, readJwks, writeJwks, type Jwks, type PublicJwk, type SigningAlgorithm } from "../keys/jwks.js";
 import { createGeneratedSecret, DEFAULT_SECRET_BYTES, inventoryTags } from "../keys/secrets.js";
@@ -84,7 +84,7 @@ async function buildKms(ctx: Context, input: OperationInput, target: KmsKeyTarge
   const account = ctx.policy.account ?? (await ctx.identity()).account;
   if (!account) throw failure("cannot tell the AWS account for the key policy", { hint: "Set `account:` in the policy file." });
   const { document, warnings } = buildKeyPolicy(ctx.policy, entry, account);
-  const keyPolicy = JSON.stringify(document);
+  const keyPolicy = keyPolicyText(document);
   const rotationPeriodDays = entry.rotationMode === "automatic" && entry.keySpec === "SYMMETRIC_DEFAULT" && entry.rotation.days ? clampRotation(entry.rotation.days) : undefined;
   const kms = ctx.aws.kms(target.region);
   const alias = aliasOf(target.name);

@@ -31,6 +31,9 @@ const OPERATIONS: Record<string, () => Promise<OperationModule>> = {
   "rotate-jwt": () => import("./rotate-jwt.js") as Promise<OperationModule>,
   "shred-user": () => import("./shred-user.js") as Promise<OperationModule>,
   reencrypt: () => import("./reencrypt.js") as Promise<OperationModule>,
+  grant: () => import("./grant.js") as Promise<OperationModule>,
+  "revoke-grant": () => import("./revoke-grant.js") as Promise<OperationModule>,
+  "sync-key-policy": () => import("./sync-key-policy.js") as Promise<OperationModule>,
 };
 
 /** Register an operation's module loader (each ops module adds itself in the table above). */

@@ -94,6 +94,12 @@ const externalEntry = z.object({
   kind: z.enum(["certificate", "data-key"]),
   algorithm: z.string().optional(),
   location: z.string().optional(),
+  /** Certificates: where `status` reads it: "tls://host:port", "file:PATH" (PEM) or "acm:ARN". */
+  check: z.string().regex(/^(tls:\/\/.+:\d+|file:.+|acm:arn:.+)$/, 'expected "tls://host:port", "file:PATH" or "acm:ARN"').optional(),
+  /** Certificates: the TLS server name (SNI) to ask for; default the check's host. */
+  sni: z.string().optional(),
+  /** Certificates: alert this long before expiry; default certificates.leadTime (providerLeadTime for rotation: provider). */
+  alertBefore: durationSchema.optional(),
 });
 
 export const inventoryEntrySchema = z.discriminatedUnion("kind", [kmsKeyEntry, secretEntry, signingKeyEntry, externalEntry], {
@@ -184,6 +190,26 @@ export const envelopeSchema = z.object({
   wrappedDekBytes: z.union([z.number().int().positive(), z.literal("auto")]).default("auto"),
 });
 
+/** Access grants (dropkeys grant): they expire in the policy, not in KMS. */
+export const grantsSchema = z.object({
+  /** The longest a grant may live; also the default of `dropkeys grant --expires`. */
+  maxLifetime: durationSchema.default(90 * 86_400_000),
+  /** Default --expires when shorter than maxLifetime. */
+  defaultLifetime: durationSchema.optional(),
+  /** Principal (e.g. the cron role) set as each grant's RetiringPrincipal, so it may RetireGrant. */
+  retiringPrincipal: z.string().optional(),
+});
+
+/** Certificate expiry checks in `status`. */
+export const certificatesSchema = z.object({
+  /** Alert this long before a certificate expires (TLS-EXT: 14 days). */
+  leadTime: durationSchema.default(14 * 86_400_000),
+  /** The same for provider certificates (inventory rotation "provider", e.g. BankID): 60 days. */
+  providerLeadTime: durationSchema.default(60 * 86_400_000),
+  /** A TLS check gives up after this long. */
+  timeout: durationSchema.default(5_000),
+});
+
 export const policySchema = z.object({
   version: z.literal(1, { error: () => "expected 1" }),
   organisation: z.string().default("Drop"),
@@ -214,6 +240,8 @@ export const policySchema = z.object({
   jwt: jwtSchema.default(jwtSchema.parse({})),
   envelope: envelopeSchema.default(envelopeSchema.parse({})),
   database: databaseSchema.optional(),
+  grants: grantsSchema.default(grantsSchema.parse({})),
+  certificates: certificatesSchema.default(certificatesSchema.parse({})),
 });
 
 export type Policy = z.output<typeof policySchema>;
@@ -224,3 +252,4 @@ export type SigningKeyEntry = Extract<InventoryEntry, { kind: "signing-key" }>;
 export type Approver = Policy["approvers"][number];
 export type ApprovalRule = Policy["approvals"][string];
 export type Role = Policy["roles"][string];
+export type CertificateEntry = Extract<InventoryEntry, { kind: "certificate" | "data-key" }>;
