@@ -47,6 +47,9 @@ export interface Claim {
 export function claimsOf(entries: JournalEntry[]): Claim[] {
   const outcomes = new Map<number, JournalEntry>();
   for (const e of entries) if (e.type === "outcome" && e.intentSeq !== undefined) outcomes.set(e.intentSeq, e);
+  // A step of a larger operation (reencrypt-enable-source) carries no approvals of its own: the request's.
+  const approversOf = new Map<string, string[]>();
+  for (const e of entries) if (e.type === "intent" && e.requestId && e.approvals?.length && !approversOf.has(e.requestId)) approversOf.set(e.requestId, e.approvals.map((a) => a.approver));
   const claims: Claim[] = [];
   for (const intent of entries) {
     if (intent.type !== "intent") continue;
@@ -78,7 +81,7 @@ export function claimsOf(entries: JournalEntry[]): Claim[] {
       tokens,
       start,
       end: outcome ? Date.parse(outcome.time) : start + OPEN_INTENT_MS,
-      approvers: (intent.approvals ?? []).map((a) => a.approver),
+      approvers: intent.approvals?.length ? intent.approvals.map((a) => a.approver) : (approversOf.get(requestId) ?? []),
       incident: intent.incident,
       matched: 0,
     });
