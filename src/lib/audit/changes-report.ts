@@ -120,8 +120,11 @@ export function renderChanges(report: ChangesReport, c: ChalkInstance): string {
   if (report.findings.length) {
     lines.push(c.bold(`Findings (${report.findings.length}):`));
     for (const f of report.findings) lines.push(`  ${severityColour(c, f.severity)(f.severity.toUpperCase().padEnd(8))} ${f.message}; ${f.evidence.join(" ")}`);
-  } else if (gaps) lines.push(c.red(`No unexplained change in what was read, but ${gaps} region${gaps === 1 ? " is" : "s are"} not covered: this is not "all matched".`));
-  else if (report.coverage.checked) lines.push(c.green("Every change matches an approved journal entry."));
+  }
+  if (gaps) lines.push(c.red(`${gaps} region${gaps === 1 ? " is" : "s are"} not covered: changes there are not in what was read, so this is not "all matched".`));
+  else if (report.findings.length) {
+    /* the findings say it */
+  } else if (report.coverage.checked) lines.push(c.green("Every change matches an approved journal entry."));
   else lines.push(c.yellow("No unexplained change in what was read (coverage not checked)."));
   if (report.skippedTotal) lines.push(c.yellow(`Skipped input: ${report.skippedTotal} (see the warnings above).`));
   return lines.join("\n");
