@@ -65,21 +65,24 @@ beforeAll(async () => {
   arnA = (await kms.send(new DescribeKeyCommand({ KeyId: `alias/${KEY_A}` }))).KeyMetadata!.Arn!;
 
   // Around dropkeys, with the same credentials: re-enable A, grant on A, a new value for the secret.
+  // Each record carries the time of the SDK call it stands for.
   const enabledAt = Date.now();
   await kms.send(new EnableKeyCommand({ KeyId: arnA.split("/").pop()! }));
+  const grantedAt = Date.now();
   await kms.send(new CreateGrantCommand({ KeyId: arnA.split("/").pop()!, GranteePrincipal: "arn:aws:iam::123456789012:role/drop-batch-export", Operations: ["Decrypt"] }));
   const token = `${randomBytes(4).toString("hex")}-0000-4000-8000-${randomBytes(6).toString("hex")}`;
+  const putAt = Date.now();
   const secretArn = (await secretsClient().send(new PutSecretValueCommand({ SecretId: SECRET, SecretString: randomBytes(32).toString("hex"), ClientRequestToken: token }))).ARN!;
   const attacker = identityFor(MALLORY);
   const oob = [
     changeRecord({ name: "EnableKey", time: iso(enabledAt), identity: attacker, keyArn: arnA }),
-    changeRecord({ name: "CreateGrant", time: iso(enabledAt + 1000), identity: attacker, keyArn: arnA }),
-    changeRecord({ name: "PutSecretValue", time: iso(enabledAt + 2000), identity: identityFor("arn:aws:iam::123456789012:user/bob"), secretArn, params: { clientRequestToken: token } }),
+    changeRecord({ name: "CreateGrant", time: iso(grantedAt), identity: attacker, keyArn: arnA }),
+    changeRecord({ name: "PutSecretValue", time: iso(putAt), identity: identityFor("arn:aws:iam::123456789012:user/bob"), secretArn, params: { clientRequestToken: token } }),
   ];
   oob.forEach((r) => (injected[r.eventName as string] = r.eventID as string));
   // A refused call (an attempt, not a change) and KMS's own automatic rotation.
-  const refused = changeRecord({ name: "ScheduleKeyDeletion", time: iso(enabledAt + 3000), identity: attacker, keyArn: arnA, errorCode: "AccessDeniedException" });
-  const service = changeRecord({ name: "RotateKey", time: iso(enabledAt + 4000), identity: awsServiceIdentity("kms.amazonaws.com"), keyArn: arnA, eventType: "AwsServiceEvent" });
+  const refused = changeRecord({ name: "ScheduleKeyDeletion", time: iso(enabledAt - 3000), identity: attacker, keyArn: arnA, errorCode: "AccessDeniedException" });
+  const service = changeRecord({ name: "RotateKey", time: iso(enabledAt - 4000), identity: awsServiceIdentity("kms.amazonaws.com"), keyArn: arnA, eventType: "AwsServiceEvent" });
   ids.refused = refused.eventID as string;
   ids.service = service.eventID as string;
   const journal = readJournal(world.journalDir);
@@ -213,6 +216,31 @@ describe("dropkeys audit-changes", () => {
     const old = await runCli(["audit-changes", "--policy", apiPolicyFile(), "--journal", path.join(world.dir, "legal-gap"), "--since", "120d", "--json", "--source", "api"], { env: cliAwsEnv, cwd: world.dir });
     expect(old.code).toBe(4);
     expect((JSON.parse(old.stdout) as ChangesDoc).coverage.gaps[0]).toMatch(/NOT in CloudTrail's event history/);
+  });
+
+  it("status: the journal explains B's deletion (request, date); A re-enabled and the secret's new value were changed outside dropkeys", async () => {
+    const r = await world.cli(["status", "--json"]);
+    expect(r.code, r.stderr).toBe(4);
+    const doc = JSON.parse(r.stdout) as { entries: { name: string; health: string; explanation?: string; problems: string[] }[] };
+    const by = Object.fromEntries(doc.entries.map((e) => [e.name, e]));
+    const deletion = readJournal(world.journalDir).find((e) => (e as { operation: string }).operation === "schedule-deletion") as { requestId: string };
+    expect(by[KEY_B]).toMatchObject({ health: "explained" });
+    expect(by[KEY_B]!.explanation).toMatch(new RegExp(`^pending deletion: request ${deletion.requestId}, deletes on \\d{4}-`));
+    expect(by[KEY_A]).toMatchObject({ health: "unexpected-state" });
+    expect(by[KEY_A]!.problems.join("\n")).toMatch(/changed outside dropkeys since .*: Enabled, but the journal's last operation \(disable, request .*\) left it Disabled/);
+    expect(by[SECRET]).toMatchObject({ health: "unexpected-state" });
+    expect(by[SECRET]!.problems.join("\n")).toMatch(/changed outside dropkeys since .*: AWSCURRENT is version /);
+    const human = await world.cli(["status"]);
+    expect(human.stdout).toMatch(new RegExp(`${KEY_B}: pending deletion: request`));
+  });
+
+  it("status: a key disabled under an incident is explained by the incident, not unexpected-state", async () => {
+    const disabled = await world.approved(["disable", KEY_A, "--reason", "disable again after the SDK re-enabled it", "--incident", INCIDENT], [world.alem]);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    const doc = JSON.parse((await world.cli(["status", "--json"])).stdout) as { entries: { name: string; health: string; explanation?: string }[] };
+    const a = doc.entries.find((e) => e.name === KEY_A)!;
+    expect(a.health).toBe("explained");
+    expect(a.explanation).toMatch(new RegExp(`^disabled: incident ${INCIDENT}, since `));
   });
 
   it("--journal-source mirror without a configured mirror is a usage error (exit 2)", async () => {
