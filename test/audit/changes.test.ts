@@ -168,6 +168,18 @@ describe("dropkeys audit-changes", () => {
     expect(tight.findings.length).toBeGreaterThan(3);
   });
 
+  it("audit-decrypts --also-changes: both audits in one pass over the archive, the same change findings", async () => {
+    const r = await world.cli(["audit-decrypts", "--since", "1h", "--json", "--source", archive, "--also-changes"]);
+    expect(r.code, r.stderr).toBe(4);
+    const doc = JSON.parse(r.stdout) as { read: { files: number }; findings: { rule: number }[]; changeAudit: ChangesDoc & { read: { files: number } } };
+    expectFound(doc.changeAudit);
+    expect(doc.findings.map((f) => f.rule)).toContain(4);
+    // One pass: the change audit's reading is the same reading.
+    expect(doc.changeAudit.read.files).toBe(doc.read.files);
+    const operations = world.journal().slice(-2).map((e) => e.operation);
+    expect(operations).toEqual(["audit-decrypts", "audit-changes"]);
+  });
+
   it("a journal entry whose calls CloudTrail never saw is reported", async () => {
     const only = path.join(world.dir, "cloudtrail-without-disable");
     const journal = readJournal(world.journalDir);

@@ -4,7 +4,7 @@
 import type { GlobalOptions } from "../cli-options.js";
 import { localActor, type Context } from "../context.js";
 import { DropkeysError, ExitCode, usageError } from "../errors.js";
-import type { Actor, JournalRecord } from "../journal/journal.js";
+import type { Actor, JournalEntry, JournalRecord } from "../journal/journal.js";
 import { chooseJournalSource, compareWithMirror, localJournalSource, type JournalSource } from "../journal/source.js";
 import { parseDuration } from "../duration.js";
 import { awsEntries, regionOf } from "../policy/load.js";
@@ -14,13 +14,13 @@ import { SECRETS_SOURCE, type ChangeEvent } from "./changes.js";
 import { changeRow, csvChangeRow, CHANGES_CSV_HEADER, renderChanges, type ChangesReport, type ChangeFinding } from "./changes-report.js";
 import { checkCoverage, type Coverage } from "./coverage.js";
 import { EventIdSet } from "./dedupe.js";
-import { journalHistory, resolveScope } from "./keys.js";
+import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
 import { KMS_SOURCE } from "./normalize.js";
-import { readSource, sourceKind } from "./read.js";
+import { readSource, sourceKind, type ReadResult, type SourceKind } from "./read.js";
 import { severityAtLeast } from "./rules.js";
 import { defaultWorkers } from "./sources/local.js";
 import { parseS3Url } from "./sources/s3.js";
-import { SEVERITIES, type ScanFilter, type Severity } from "./types.js";
+import { SEVERITIES, type FileResult, type ScanFilter, type Severity } from "./types.js";
 
 export interface ChangesOptions extends GlobalOptions {
   source: string;
@@ -50,7 +50,7 @@ function wholeNumber(text: string | undefined, option: string, fallback: number,
 }
 
 /** Inventory names by key ARN and key id, growing as CreateKey events name new keys. */
-class Subjects {
+export class Subjects {
   private readonly byArn = new Map<string, string>();
   private readonly arnById = new Map<string, string>();
   constructor(
@@ -81,91 +81,90 @@ class Subjects {
   }
 }
 
-export async function runChangesAudit(ctx: Context, options: ChangesOptions, mirror?: JournalSource): Promise<void> {
-  const started = process.hrtime.bigint();
-  const out = ctx.out;
-  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
-  const failOn = options.failOn as Severity | "none";
-  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
+/** What the change audit needs before reading: the journal, the inventory's keys and secrets, regions. */
+export interface ChangeAudit {
+  skewMs: number;
+  journalSource: JournalSource;
+  entries: JournalEntry[];
+  journalDifferences: string[];
+  subjects: Subjects;
+  scope: AuditScope;
+  secretNames: Set<string>;
+  regions: string[];
+  /** Changes read so far (deduplicated by event id). */
+  collected: ChangeEvent[];
+  duplicates: number;
+  seen: EventIdSet;
+}
+
+/** Parse --clock-skew and --journal-source, read the journal, resolve the inventory's keys. */
+export async function prepareChangeAudit(ctx: Context, options: { clockSkew: string; journalSource?: string | undefined }, mirror?: JournalSource): Promise<ChangeAudit> {
   const skewMs = parseDuration(options.clockSkew);
   if (skewMs === undefined) throw usageError(`--clock-skew: expected a duration such as 5m or 90s, got "${options.clockSkew}"`);
-  const now = new Date();
-  const since = parseTimeArg(options.since, "--since", now);
-  const until = parseTimeArg(options.until, "--until", now);
-  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
-  const workers = wholeNumber(options.workers, "--workers", defaultWorkers(), 0);
-  const concurrency = wholeNumber(options.concurrency, "--concurrency", 8, 1);
-  const kind = sourceKind(options.source);
-  if (kind === "s3") parseS3Url(options.source);
-
   // The journal that explains changes: the mirror where there is one; the local copy is compared.
   const local = localJournalSource(ctx.journal());
   const journalSource = chooseJournalSource(options.journalSource, local, mirror);
   const entries = await journalSource.entries();
   const journalDifferences = journalSource.kind === "mirror" ? compareWithMirror(entries, await local.entries()) : [];
-  for (const d of journalDifferences) out.warn(`local journal vs mirror: ${d}`);
-
+  for (const d of journalDifferences) ctx.out.warn(`local journal vs mirror: ${d}`);
   const inventory = awsEntries(ctx.policy);
   const kmsNames = new Set(inventory.filter((e) => e.kind === "kms-key").map((e) => e.name));
   const secretNames = new Set(inventory.filter((e) => e.kind !== "kms-key").map((e) => e.name));
   const scope = await resolveScope(ctx.policy, { keys: [], allKeys: false, history: journalHistory(entries) }, (r) => ctx.aws.kms(r));
   const subjects = new Subjects(kmsNames, secretNames);
   for (const k of scope.keys.values()) if (k.entry) subjects.addKey(k.arn, k.entry.name);
-  for (const u of scope.unresolved) out.warn(`key ${u.name}: ${u.reason}; changes to it are found by the journal's ARNs and by alias only`);
   const regions = [...new Set([...scope.regions, ...inventory.map((e) => regionOf(ctx.policy, e))])].sort();
+  return { skewMs, journalSource, entries, journalDifferences, subjects, scope, secretNames, regions, collected: [], duplicates: 0, seen: new EventIdSet() };
+}
 
-  // Coverage first: a region whose changes are not recorded for the window is a gap, and exit 4.
-  const notes: string[] = [];
-  let coverage: Coverage | { checked: false; reason: string };
-  if (!options.coverage) coverage = { checked: false, reason: "--no-coverage" };
-  else if (kind === "api") coverage = historyCoverage(regions, since, now);
-  else coverage = archiveCoverage(await checkCoverage((r) => ctx.aws.cloudtrail(r), regions, "archive", [KMS_SOURCE, SECRETS_SOURCE]));
-  if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
+/** The reader's second consumer: keep each file's changes once. */
+export function collectChanges(audit: ChangeAudit, result: FileResult): void {
+  for (const change of result.changes ?? []) {
+    if (audit.seen.add(change.id)) audit.collected.push(change);
+    else audit.duplicates++;
+  }
+}
+
+/** Coverage of changes: the event history's 90 days (api), or trails recording KMS and Secrets Manager writes (archive). */
+export function changeCoverage(regions: string[], kind: SourceKind, since: Date, now: Date, trails: Coverage | undefined): Coverage {
+  return kind === "api" || !trails ? historyCoverage(regions, since, now) : archiveCoverage(trails);
+}
+
+/** Match what was read against the journal: the report's changes, attempts, findings and counts. */
+export function analyzeChanges(
+  audit: ChangeAudit,
+  coverage: Coverage | { checked: false; reason: string },
+  window: { since: Date; until: Date },
+  reading: Pick<ReadResult, "read" | "skipped" | "skippedTotal" | "sources">,
+  failOn: Severity | "none",
+  performance: ChangesReport["performance"],
+): ChangesReport {
+  const { skewMs } = audit;
   const covered = (region: string) => "regions" in coverage && coverage.regions.some((r) => r.region === region && r.kmsWrites === true);
-
-  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: [], keepKeyless: false, changes: true };
-  const seen = new EventIdSet();
-  const collected: ChangeEvent[] = [];
-  let duplicates = 0;
-  const reading = await readSource(
-    ctx,
-    { source: options.source, filter, regions, allRegions: false, eventSources: [KMS_SOURCE, SECRETS_SOURCE], workers, concurrency, counting: () => `${collected.length} changes` },
-    (r) => {
-      for (const change of r.changes ?? []) {
-        if (seen.add(change.id)) collected.push(change);
-        else duplicates++;
-      }
-    },
-  );
-
   // In time order, so a CreateKey names its key before later calls on it are resolved.
-  collected.sort((a, b) => a.time - b.time);
-  const claims = claimsOf(entries);
+  audit.collected.sort((a, b) => a.time - b.time);
+  const claims = claimsOf(audit.entries);
   const inScope: { change: ChangeEvent; subject: ChangeSubject }[] = [];
   const attempts: { change: ChangeEvent; subject: ChangeSubject }[] = [];
-  for (const change of collected) {
-    const subject = subjects.of(change);
+  for (const change of audit.collected) {
+    const subject = audit.subjects.of(change);
     if (!subject) continue;
     // A refused call changed nothing: an attempt, reported, never a change.
     (change.errorCode ? attempts : inScope).push({ change, subject });
   }
   const matched = matchChanges(inScope, claims, skewMs);
-  const missing = "regions" in coverage ? claimsWithoutEvents(claims, { since: since.getTime() + skewMs, until: until.getTime() - skewMs }, covered) : [];
+  const missing = "regions" in coverage ? claimsWithoutEvents(claims, { since: window.since.getTime() + skewMs, until: window.until.getTime() - skewMs }, covered) : [];
   const findings = [...matched.filter((m) => m.status === "unmatched").map(unmatchedFinding), ...missing.map(missingFinding)];
-  const gaps = "gaps" in coverage ? coverage.gaps.length : 0;
-
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const readSeconds = Math.max(1e-3, Number(process.hrtime.bigint() - reading.readStarted) / 1e9);
-  const report: ChangesReport = {
+  return {
     command: "audit-changes",
-    window: { since: since.toISOString(), until: until.toISOString() },
+    window: { since: window.since.toISOString(), until: window.until.toISOString() },
     clockSkewSeconds: skewMs / 1000,
     sources: reading.sources,
-    journal: { source: journalSource.kind, location: journalSource.location, entries: entries.length, differences: journalDifferences },
+    journal: { source: audit.journalSource.kind, location: audit.journalSource.location, entries: audit.entries.length, differences: audit.journalDifferences },
     scope: {
-      keys: [...scope.keys.values()].map((k) => ({ name: k.label, arn: k.arn, region: k.region })),
-      secrets: [...secretNames].sort(),
-      unresolved: scope.unresolved,
+      keys: [...audit.scope.keys.values()].map((k) => ({ name: k.label, arn: k.arn, region: k.region })),
+      secrets: [...audit.secretNames].sort(),
+      unresolved: audit.scope.unresolved,
     },
     coverage,
     read: reading.read,
@@ -178,25 +177,71 @@ export async function runChangesAudit(ctx: Context, options: ChangesOptions, mir
       awsService: matched.filter((m) => m.status === "aws-service").length,
       attempts: attempts.length,
       journalWithoutEvents: missing.length,
-      duplicates,
+      duplicates: audit.duplicates,
     },
     changes: matched.map(changeRow),
     attempts: attempts.map(({ change, subject }) => ({ ...changeRow({ change, subject, status: "unmatched" }), status: "attempt" as const, errorCode: change.errorCode })),
     journalWithoutEvents: missing.map(claimRow),
     findings,
     failOn,
-    notes,
-    performance: { seconds: round(seconds), readSeconds: round(readSeconds), mbPerSecond: round(reading.read.bytes / 1e6 / readSeconds), peakRssMb: round(process.resourceUsage().maxRSS / 1024) },
+    notes: [],
+    performance,
   };
-  if (kind === "api" && now.getTime() - since.getTime() > HISTORY_DAYS * DAY) notes.push(`CloudTrail's event history keeps ${HISTORY_DAYS} days; read a trail's archive (--source s3://...) for older changes.`);
+}
+
+/** Exit 4: a coverage gap, or a finding at or above --fail-on. */
+export function changesNeedAttention(report: ChangesReport): boolean {
+  const gaps = "gaps" in report.coverage ? report.coverage.gaps.length : 0;
+  return gaps > 0 || (report.failOn !== "none" && report.findings.some((f) => severityAtLeast(f.severity, report.failOn as Severity)));
+}
+
+export async function runChangesAudit(ctx: Context, options: ChangesOptions, mirror?: JournalSource): Promise<void> {
+  const started = process.hrtime.bigint();
+  const out = ctx.out;
+  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
+  const failOn = options.failOn as Severity | "none";
+  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
+  const now = new Date();
+  const since = parseTimeArg(options.since, "--since", now);
+  const until = parseTimeArg(options.until, "--until", now);
+  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
+  const workers = wholeNumber(options.workers, "--workers", defaultWorkers(), 0);
+  const concurrency = wholeNumber(options.concurrency, "--concurrency", 8, 1);
+  const kind = sourceKind(options.source);
+  if (kind === "s3") parseS3Url(options.source);
+
+  const audit = await prepareChangeAudit(ctx, options, mirror);
+  for (const u of audit.scope.unresolved) out.warn(`key ${u.name}: ${u.reason}; changes to it are found by the journal's ARNs and by alias only`);
+
+  // Coverage first: a region whose changes are not recorded for the window is a gap, and exit 4.
+  const coverage = options.coverage
+    ? changeCoverage(audit.regions, kind, since, now, kind === "api" ? undefined : await checkCoverage((r) => ctx.aws.cloudtrail(r), audit.regions, "archive", [KMS_SOURCE, SECRETS_SOURCE]))
+    : ({ checked: false, reason: "--no-coverage" } as const);
+  if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
+
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: [], keepKeyless: false, changes: true };
+  const reading = await readSource(
+    ctx,
+    { source: options.source, filter, regions: audit.regions, allRegions: false, eventSources: [KMS_SOURCE, SECRETS_SOURCE], workers, concurrency, counting: () => `${audit.collected.length} changes` },
+    (r) => collectChanges(audit, r),
+  );
+  const readSeconds = Math.max(1e-3, Number(process.hrtime.bigint() - reading.readStarted) / 1e9);
+  const performance = {
+    seconds: round(Number(process.hrtime.bigint() - started) / 1e9),
+    readSeconds: round(readSeconds),
+    mbPerSecond: round(reading.read.bytes / 1e6 / readSeconds),
+    peakRssMb: round(process.resourceUsage().maxRSS / 1024),
+  };
+  const report = analyzeChanges(audit, coverage, { since, until }, reading, failOn, performance);
+  if (kind === "api" && now.getTime() - since.getTime() > HISTORY_DAYS * DAY) report.notes.push(`CloudTrail's event history keeps ${HISTORY_DAYS} days; read a trail's archive (--source s3://...) for older changes.`);
 
   if (options.ndjson || options.csv) {
     if (options.csv) process.stdout.write(CHANGES_CSV_HEADER + "\n");
     for (const row of report.changes) process.stdout.write((options.csv ? csvChangeRow(row) : JSON.stringify(row)) + "\n");
-    process.stderr.write(`${report.counts.changes} changes: ${report.counts.matched} matched, ${report.counts.unmatched} outside dropkeys, ${report.counts.awsService} by AWS; ${findings.length} finding${findings.length === 1 ? "" : "s"}${gaps ? `; ${gaps} coverage gap${gaps === 1 ? "" : "s"}` : ""}\n`);
+    process.stderr.write(changesSummary(report) + "\n");
   } else out.result(report, () => renderChanges(report, out.color));
 
-  await journal(ctx, report, options);
+  await journalChanges(ctx, report, options);
 
   if (options.strict && reading.skippedTotal > 0) {
     throw new DropkeysError("failed", `${reading.skippedTotal} input${reading.skippedTotal === 1 ? " was" : "s were"} skipped (--strict)`, {
@@ -204,7 +249,15 @@ export async function runChangesAudit(ctx: Context, options: ChangesOptions, mir
       hint: "The warnings above name each file; without --strict the audit reports them and goes on.",
     });
   }
-  if (gaps > 0 || (failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn)))) process.exitCode = ExitCode.findings;
+  if (changesNeedAttention(report)) process.exitCode = ExitCode.findings;
+}
+
+/** One line: counts, findings, gaps. */
+export function changesSummary(report: ChangesReport): string {
+  const gaps = "gaps" in report.coverage ? report.coverage.gaps.length : 0;
+  const n = report.counts;
+  const f = report.findings.length;
+  return `${n.changes} changes: ${n.matched} matched, ${n.unmatched} outside dropkeys, ${n.awsService} by AWS; ${f} finding${f === 1 ? "" : "s"}${gaps ? `; ${gaps} coverage gap${gaps === 1 ? "" : "s"}` : ""}`;
 }
 
 /** CloudTrail's event history records every management event of the last 90 days, trail or not. */
@@ -278,7 +331,7 @@ function claimRow(c: Claim) {
 const round = (n: number) => Math.round(n * 100) / 100;
 
 /** One `event` entry per run: window, sources, counts, findings; never event payloads. */
-async function journal(ctx: Context, report: ChangesReport, options: ChangesOptions): Promise<void> {
+export async function journalChanges(ctx: Context, report: ChangesReport, options: { incident?: string | undefined; reason?: string | undefined; strict: boolean }): Promise<void> {
   let actor: Actor;
   try {
     actor = await ctx.identity();

@@ -8,7 +8,11 @@ import type { Actor } from "../journal/journal.js";
 import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
-import { readSource, sourceKind as kindOf } from "./read.js";
+import { analyzeChanges, changeCoverage, changesNeedAttention, changesSummary, collectChanges, journalChanges, prepareChangeAudit } from "./changes-run.js";
+import { renderChanges } from "./changes-report.js";
+import { SECRETS_SOURCE } from "./changes.js";
+import { KMS_SOURCE } from "./normalize.js";
+import { readSource, sourceKind as kindOf, type SourceKind } from "./read.js";
 import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport } from "./report.js";
 import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
 import { defaultWorkers } from "./sources/local.js";
@@ -33,6 +37,10 @@ export interface AuditOptions extends GlobalOptions {
   coverage: boolean;
   incident?: string;
   reason?: string;
+  /** Run audit-changes in the same pass over the source. */
+  alsoChanges?: boolean;
+  clockSkew?: string;
+  journalSource?: string;
 }
 
 const HISTORY_DAYS = 90;
@@ -84,8 +92,9 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     ? await checkCoverage((r) => ctx.aws.cloudtrail(r), scope.regions, sourceKind === "api" ? "api" : "archive")
     : ({ checked: false, reason: "--no-coverage" } as const);
   if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
+  const also = options.alsoChanges ? await prepareAlsoChanges(ctx, options, sourceKind, scope, since, now) : undefined;
 
-  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed };
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed, ...(also ? { changes: true } : {}) };
   const auditor = new Auditor(scope, ctx.policy, settings);
   const streamOut = options.ndjson || options.csv;
   // `... --ndjson | head` closes the pipe early: stop writing, finish the audit (journal, exit code).
@@ -107,14 +116,16 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     {
       source: options.source,
       filter,
-      regions: scope.regions,
+      regions: also ? also.regions : scope.regions,
       allRegions: scope.all,
       keysByRegion: scope.narrowed && !scope.all ? groupByRegion(scope) : undefined,
+      ...(also ? { eventSources: [KMS_SOURCE, SECRETS_SOURCE] } : {}),
       workers,
       concurrency,
       counting: (r) => `${r.kmsEvents} KMS events`,
     },
     (r) => {
+      if (also) collectChanges(also.audit, r);
       for (const event of r.events) {
         if (!auditor.add(event)) continue;
         if (streamOut) {
@@ -165,9 +176,13 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (streamOut) {
     const counts = SEVERITIES.filter((s) => bySeverity[s]).map((s) => `${bySeverity[s]} ${s}`);
     process.stderr.write(`${auditor.counts.events} events, ${findings.length} finding${findings.length === 1 ? "" : "s"}${counts.length ? ` (${counts.join(", ")})` : ""}\n`);
-  } else out.result(report, () => renderHuman(report, out.color));
+  }
+  const changes = also ? analyzeChanges(also.audit, also.coverage, { since, until }, { read, skipped, skippedTotal, sources }, failOn, report.performance) : undefined;
+  if (streamOut && changes) process.stderr.write(changesSummary(changes) + "\n");
+  if (!streamOut) out.result(changes ? { ...report, changeAudit: changes } : report, () => renderHuman(report, out.color) + (changes ? `\n\n${renderChanges(changes, out.color)}` : ""));
 
   await journal(ctx, report, options);
+  if (changes) await journalChanges(ctx, changes, options);
 
   if (options.strict && skippedTotal > 0) {
     throw new DropkeysError("failed", `${skippedTotal} input${skippedTotal === 1 ? " was" : "s were"} skipped (--strict)`, {
@@ -175,7 +190,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
       hint: "The warnings above name each file; without --strict the audit reports them and goes on.",
     });
   }
-  if (failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) process.exitCode = ExitCode.findings;
+  if ((failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) || (changes && changesNeedAttention(changes))) process.exitCode = ExitCode.findings;
 }
 
 /** Earlier ARNs of inventory keys from the journal; an unreadable journal only loses that. */
@@ -185,6 +200,19 @@ function keyHistory(ctx: Context): { name: string; arn: string }[] {
   } catch {
     return [];
   }
+}
+
+/** --also-changes: the change audit's journal, keys and coverage, read by the same pass. */
+async function prepareAlsoChanges(ctx: Context, options: AuditOptions, kind: SourceKind, scope: AuditScope, since: Date, now: Date) {
+  // LookupEvents by ResourceName (--key) returns no Secrets Manager events: the change audit needs every one.
+  if (kind === "api" && scope.narrowed) throw usageError("--also-changes reads every key and secret change: with --source api it cannot be combined with --key");
+  const audit = await prepareChangeAudit(ctx, { clockSkew: options.clockSkew ?? "5m", journalSource: options.journalSource });
+  const regions = [...new Set([...scope.regions, ...audit.regions])].sort();
+  const coverage = options.coverage
+    ? changeCoverage(audit.regions, kind, since, now, kind === "api" ? undefined : await checkCoverage((r) => ctx.aws.cloudtrail(r), audit.regions, "archive", [KMS_SOURCE, SECRETS_SOURCE]))
+    : ({ checked: false, reason: "--no-coverage" } as const);
+  if ("gaps" in coverage) for (const gap of coverage.gaps) ctx.out.warn(gap);
+  return { audit, regions, coverage };
 }
 
 function groupByRegion(scope: AuditScope): Map<string, string[]> {
