@@ -56,3 +56,14 @@ export function explainSecretVersion(entries: JournalEntry[], secret: { name: st
   const when = secret.currentCreated ? formatLocal(secret.currentCreated) : since(last);
   return { outside: `changed outside dropkeys since ${when}: AWSCURRENT is version ${secret.currentVersion}, the journal's last is ${journalled} (${last.operation}, ${request(last)})` };
 }
+
+/** How far a rotation KMS dates may lie from the rotate-key outcome that journalled it (clocks, KMS's own timing). */
+const ROTATION_SLACK_MS = 5 * 60_000;
+
+/** On-demand rotations of a key that no journalled rotate-key explains. */
+export function explainOnDemandRotations(entries: JournalEntry[], arn: string, rotations: Date[]): Explained {
+  const journalled = entries.filter((e) => e.type === "outcome" && e.outcome === "succeeded" && e.operation === "rotate-key" && (e.target?.arn === arn || e.details?.arn === arn)).map((e) => Date.parse(e.time));
+  const unexplained = rotations.filter((r) => !journalled.some((t) => Math.abs(t - r.getTime()) <= ROTATION_SLACK_MS)).sort((a, b) => a.getTime() - b.getTime());
+  if (unexplained.length === 0) return undefined;
+  return { outside: `changed outside dropkeys since ${formatLocal(unexplained[0]!)}: rotated on demand ${unexplained.length} time${unexplained.length === 1 ? "" : "s"} with no rotate-key in the journal` };
+}

@@ -9,7 +9,7 @@ import type { InventoryEntry } from "./policy/schema.js";
 import { awsFailure, describeKmsKey, describeSecret } from "./targets.js";
 import { formatLocal } from "./time.js";
 import { sourceKeysLeftEnabled } from "./reencrypt/source-key.js";
-import { explainKeyState, explainSecretVersion, type Explained } from "./status-explain.js";
+import { explainKeyState, explainOnDemandRotations, explainSecretVersion, type Explained } from "./status-explain.js";
 
 const DAY = 86_400_000;
 
@@ -128,6 +128,8 @@ async function kmsStatus(ctx: Context, entry: Extract<InventoryEntry, { kind: "k
     const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
     for (const r of rotations.Rotations ?? []) if (r.RotationDate && (!last || r.RotationDate > last)) last = r.RotationDate;
     if (last) status.lastRotatedSource = "rotation history";
+    const onDemand = explainOnDemandRotations(journalEntries(ctx), key.Arn ?? "", (rotations.Rotations ?? []).filter((r) => r.RotationType === "ON_DEMAND").map((r) => r.RotationDate!).filter(Boolean));
+    if (onDemand) applyExplanation(status, onDemand);
   } catch (error) {
     // Not every KMS implementation has ListKeyRotations (local-kms does not); fall back to creation.
     status.notes.push(`rotation history unavailable (${awsErrorName(error) ?? "error"})`);

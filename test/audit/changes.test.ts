@@ -5,7 +5,7 @@
 // into a local archive, into moto's S3, and served by the LookupEvents test server (moto has no
 // LookupEvents; see test/support/lookup-events-server.ts), which the CLI reaches through the real SDK.
 import { CloudTrailClient, CreateTrailCommand, StartLoggingCommand } from "@aws-sdk/client-cloudtrail";
-import { CreateGrantCommand, DescribeKeyCommand, EnableKeyCommand } from "@aws-sdk/client-kms";
+import { CreateGrantCommand, DescribeKeyCommand, EnableKeyCommand, RotateKeyOnDemandCommand } from "@aws-sdk/client-kms";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { randomBytes } from "node:crypto";
@@ -253,6 +253,17 @@ describe("dropkeys audit-changes", () => {
     const a = doc.entries.find((e) => e.name === KEY_A)!;
     expect(a.health).toBe("explained");
     expect(a.explanation).toMatch(new RegExp(`^disabled: incident ${INCIDENT}, since `));
+  });
+
+  it("status: an on-demand rotation with no rotate-key in the journal was changed outside dropkeys", async () => {
+    const before = JSON.parse((await world.cli(["status", "--json"])).stdout) as { entries: { name: string; problems: string[] }[] };
+    expect(before.entries.find((e) => e.name === KEY_A)!.problems.join("\n")).not.toMatch(/rotated on demand/);
+    await kmsClient().send(new RotateKeyOnDemandCommand({ KeyId: arnA.split("/").pop()! }));
+    const after = JSON.parse((await world.cli(["status", "--json"])).stdout) as { entries: { name: string; health: string; problems: string[] }[] };
+    const a = after.entries.find((e) => e.name === KEY_A)!;
+    // Disabled under the incident is still explained; the rotation is the finding.
+    expect(a.health).toBe("unexpected-state");
+    expect(a.problems.join("\n")).toMatch(/changed outside dropkeys since .*: rotated on demand 1 time with no rotate-key in the journal/);
   });
 
   it("--journal-source mirror without a configured mirror is a usage error (exit 2)", async () => {
