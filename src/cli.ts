@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   status: { summary: "state, rotation and overdue check of every key in the inventory", load: () => import("./commands/status.js") },
   log: { summary: "verify or show the internkontroll journal", load: () => import("./commands/log.js") },
   "audit-decrypts": { summary: "who used which KMS key (CloudTrail API, S3 archive or local copy) and the policy's alert rules", load: () => import("./commands/audit-decrypts.js") },
+  "audit-changes": { summary: "every key or secret change in CloudTrail must match an approved journal entry", load: () => import("./commands/audit-changes.js") },
   approve: { summary: "sign an operation request as a registered approver", load: () => import("./commands/approve.js") },
   apply: { summary: "run a signed operation request (--approval SIG ...)", load: () => import("./commands/apply.js") },
   approvers: { summary: "list the approvers registry, seal changes to it", load: () => import("./commands/approvers.js") },

@@ -23,6 +23,9 @@ export function register(command: Command): void {
     .option("--no-coverage", "do not read the trails' settings (DescribeTrails, GetEventSelectors)")
     .option("--incident <id>", "the incident this audit belongs to (its step 9 is then done in `dropkeys incident show`)")
     .option("--reason <text>", "why (goes into the journal)")
+    .option("--also-changes", "also run audit-changes in the same pass over the source (its report under changeAudit)", false)
+    .option("--clock-skew <duration>", "with --also-changes: the tolerance around each operation's intent..outcome", "5m")
+    .addOption(new Option("--journal-source <where>", "with --also-changes: read the journal from its WORM mirror or the local copy").choices(["local", "mirror"]))
     .action(async (options: AuditOptions) => {
       const [{ createContext }, { runAudit }] = await Promise.all([import("../lib/context.js"), import("../lib/audit/run.js")]);
       await runAudit(await createContext(options), options);

@@ -14,7 +14,7 @@ export async function runStatus(options: GlobalOptions & { at?: string }): Promi
   const report = await collectStatus(ctx, at).finally(() => progress.done());
   const c = ctx.out.color;
   const health = (e: EntryStatus) =>
-    e.health === "ok" ? c.green("ok") : e.health === "not-required" ? c.dim("phase 2") : c.red(e.health === "overdue" ? "OVERDUE" : e.health);
+    e.health === "ok" ? c.green("ok") : e.health === "not-required" ? c.dim("phase 2") : e.health === "explained" ? c.yellow("explained") : c.red(e.health === "overdue" ? "OVERDUE" : e.health);
   const day = (iso: string | undefined) => (iso ? iso.slice(0, 10) : "-");
   ctx.out.result(report, () => {
     const rows = report.entries.map((e) => [

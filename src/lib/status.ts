@@ -12,10 +12,11 @@ import { sourceKeysLeftEnabled } from "./reencrypt/source-key.js";
 import { addKeyPolicyDrift } from "./keys/drift.js";
 import type { KeyPolicyDiff } from "./keys/key-policy.js";
 import { certificateStatuses, type CertificateStatus } from "./certs/status.js";
+import { explainKeyState, explainOnDemandRotations, explainSecretVersion, type Explained } from "./status-explain.js";
 
 const DAY = 86_400_000;
 
-export type Health = "ok" | "overdue" | "missing" | "unexpected-state" | "not-required";
+export type Health = "ok" | "overdue" | "missing" | "unexpected-state" | "not-required" | "explained";
 
 export interface EntryStatus {
   name: string;
@@ -32,6 +33,8 @@ export interface EntryStatus {
   nextDue?: string | undefined;
   overdueSince?: string | undefined;
   health: Health;
+  /** Why the state is what it is, when the journal explains it (health "explained"). */
+  explanation?: string | undefined;
   problems: string[];
   notes: string[];
   /** A JWT rotation whose overlap has not ended yet (the secret's dropkeys:overlap-ends tag). */
@@ -58,7 +61,7 @@ export async function collectStatus(ctx: Context, at: Date): Promise<StatusRepor
   const certificates = await certificateStatuses(ctx, at);
   const external = ctx.policy.inventory.filter((e) => !awsEntries(ctx.policy).includes(e) && !certificates.some((c) => c.name === e.name)).map((e) => e.name);
   const sourceKeys = await sourceKeysStillEnabled(ctx);
-  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required").length + sourceKeys.length + certificates.filter((c) => c.health !== "ok").length;
+  const findings = entries.filter((e) => e.health !== "ok" && e.health !== "not-required" && e.health !== "explained").length + sourceKeys.length + certificates.filter((c) => c.health !== "ok").length;
   return { at: at.toISOString(), entries, external, certificates, sourceKeysLeftEnabled: sourceKeys, findings };
 }
 
@@ -106,7 +109,9 @@ async function kmsStatus(ctx: Context, entry: Extract<InventoryEntry, { kind: "k
   if (!key) return status;
   status.state = key.KeyState ?? "Unknown";
   status.arn = key.Arn;
-  if (key.KeyState !== "Enabled") {
+  const why = explainKeyState(journalEntries(ctx), { arn: key.Arn ?? "", state: key.KeyState ?? "Unknown", deletionDate: key.DeletionDate });
+  if (why) applyExplanation(status, why);
+  else if (key.KeyState !== "Enabled") {
     status.health = "unexpected-state";
     status.problems.push(key.DeletionDate ? `${key.KeyState}, deletion on ${key.DeletionDate.toISOString()}` : `${key.KeyState}`);
   }
@@ -132,6 +137,8 @@ async function kmsStatus(ctx: Context, entry: Extract<InventoryEntry, { kind: "k
     const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
     for (const r of rotations.Rotations ?? []) if (r.RotationDate && (!last || r.RotationDate > last)) last = r.RotationDate;
     if (last) status.lastRotatedSource = "rotation history";
+    const onDemand = explainOnDemandRotations(journalEntries(ctx), key.Arn ?? "", (rotations.Rotations ?? []).filter((r) => r.RotationType === "ON_DEMAND").map((r) => r.RotationDate!).filter(Boolean));
+    if (onDemand) applyExplanation(status, onDemand);
   } catch (error) {
     // Not every KMS implementation has ListKeyRotations (local-kms does not); fall back to creation.
     status.notes.push(`rotation history unavailable (${awsErrorName(error) ?? "error"})`);
@@ -157,7 +164,10 @@ async function secretStatus(ctx: Context, entry: InventoryEntry, status: EntrySt
   let current: Date | undefined;
   try {
     const versions = await ctx.aws.secrets(status.region).send(new ListSecretVersionIdsCommand({ SecretId: entry.name, IncludeDeprecated: false }));
-    current = versions.Versions?.find((v) => v.VersionStages?.includes("AWSCURRENT"))?.CreatedDate;
+    const version = versions.Versions?.find((v) => v.VersionStages?.includes("AWSCURRENT"));
+    current = version?.CreatedDate;
+    const why = explainSecretVersion(journalEntries(ctx), { name: entry.name, currentVersion: version?.VersionId, currentCreated: current });
+    if (why) applyExplanation(status, why);
   } catch (error) {
     throw awsFailure(error, `ListSecretVersionIds ${entry.name}`);
   }
@@ -174,6 +184,26 @@ async function secretStatus(ctx: Context, entry: InventoryEntry, status: EntrySt
   }
   applyDueDate(status, entry, last, at, undefined);
   return status;
+}
+
+/** The journal's entries; an unreadable journal explains nothing (log verify reports it). */
+function journalEntries(ctx: Context): ReturnType<ReturnType<Context["journal"]>["entries"]> {
+  try {
+    return ctx.journal().entries();
+  } catch {
+    return [];
+  }
+}
+
+function applyExplanation(status: EntryStatus, why: NonNullable<Explained>): void {
+  if ("explained" in why) {
+    if (status.health === "ok") status.health = "explained";
+    status.explanation = why.explained;
+    status.notes.push(why.explained);
+  } else {
+    status.health = "unexpected-state";
+    status.problems.push(why.outside);
+  }
 }
 
 function applyDueDate(status: EntryStatus, entry: InventoryEntry, last: Date | undefined, at: Date, kmsNext: Date | undefined): void {

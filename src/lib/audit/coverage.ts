@@ -23,6 +23,8 @@ export interface TrailCoverage {
   bucket?: string | undefined;
   prefix?: string | undefined;
   notes: string[];
+  /** With checkCoverage's `writesOf`: whether the trail records each source's write events. */
+  writes?: Record<string, boolean>;
 }
 
 export interface RegionCoverage {
@@ -45,7 +47,7 @@ export interface Coverage {
 type Selectors = { basic: EventSelector[]; advanced: AdvancedEventSelector[] };
 
 /** Which KMS management events a trail's selectors record. */
-export function evaluateSelectors(sel: Selectors): { reads: boolean; writes: boolean; notes: string[] } {
+export function evaluateSelectors(sel: Selectors, eventSource = KMS_SOURCE): { reads: boolean; writes: boolean; notes: string[] } {
   const notes: string[] = [];
   if (sel.basic.length === 0 && sel.advanced.length === 0) {
     notes.push("no event selectors returned; AWS's default records all management events");
@@ -55,8 +57,8 @@ export function evaluateSelectors(sel: Selectors): { reads: boolean; writes: boo
   let writes = false;
   for (const s of sel.basic) {
     if (s.IncludeManagementEvents === false) continue;
-    if ((s.ExcludeManagementEventSources ?? []).includes(KMS_SOURCE)) {
-      notes.push(`ExcludeManagementEventSources contains ${KMS_SOURCE}`);
+    if ((s.ExcludeManagementEventSources ?? []).includes(eventSource)) {
+      notes.push(`ExcludeManagementEventSources contains ${eventSource}`);
       continue;
     }
     const rw = s.ReadWriteType ?? "All";
@@ -70,8 +72,8 @@ export function evaluateSelectors(sel: Selectors): { reads: boolean; writes: boo
     const field = (name: string) => fields.find((f) => f.Field === name);
     if (!field("eventCategory")?.Equals?.includes("Management")) continue;
     const source = field("eventSource");
-    if (source?.NotEquals?.includes(KMS_SOURCE) || (source?.Equals && !source.Equals.includes(KMS_SOURCE))) {
-      notes.push(`advanced selector ${s.Name ?? ""} excludes ${KMS_SOURCE}`.replace("  ", " "));
+    if (source?.NotEquals?.includes(eventSource) || (source?.Equals && !source.Equals.includes(eventSource))) {
+      notes.push(`advanced selector ${s.Name ?? ""} excludes ${eventSource}`.replace("  ", " "));
       continue;
     }
     const ro = field("readOnly");
@@ -84,7 +86,7 @@ export function evaluateSelectors(sel: Selectors): { reads: boolean; writes: boo
   return { reads, writes, notes };
 }
 
-export async function checkCoverage(cloudtrail: (region: string) => CloudTrailClient, regions: string[], source: "api" | "archive"): Promise<Coverage> {
+export async function checkCoverage(cloudtrail: (region: string) => CloudTrailClient, regions: string[], source: "api" | "archive", writesOf: string[] = []): Promise<Coverage> {
   const out: Coverage = { checked: true, regions: [], gaps: [] };
   for (const region of regions) {
     let trails: Trail[];
@@ -108,11 +110,13 @@ export async function checkCoverage(cloudtrail: (region: string) => CloudTrailCl
           client.send(new GetTrailStatusCommand({ Name: arn })),
         ]);
         t.logging = status.IsLogging;
-        const e = evaluateSelectors({ basic: selectors.EventSelectors ?? [], advanced: selectors.AdvancedEventSelectors ?? [] });
+        const sel = { basic: selectors.EventSelectors ?? [], advanced: selectors.AdvancedEventSelectors ?? [] };
+        const e = evaluateSelectors(sel);
         t.notes.push(...e.notes);
         if (t.logging === false) t.notes.push("logging is stopped");
         t.kmsReads = e.reads && t.logging !== false;
         t.kmsWrites = e.writes && t.logging !== false;
+        if (writesOf.length) t.writes = Object.fromEntries(writesOf.map((s) => [s, evaluateSelectors(sel, s).writes && t.logging !== false]));
       } catch (error) {
         t.notes.push(`cannot read its selectors (${awsErrorName(error) ?? "error"})`);
       }

@@ -69,18 +69,8 @@ export function normalize(record: unknown): Normalized {
   const requested = str(params?.keyId);
   if (keys.length === 0 && requested && KEY_ARN.test(requested)) keys.push(requested);
 
-  const type = str(identity.type) ?? "unknown";
-  const issuer = str(obj(obj(identity.sessionContext)?.sessionIssuer)?.arn);
-  const arn = str(identity.arn);
-  const invokedBy = str(identity.invokedBy);
   const sourceIp = str(r.sourceIPAddress);
-  let principal: string;
-  if (issuer) principal = issuer;
-  else if (arn) principal = arn;
-  else if (type === "AWSService" || invokedBy) principal = `service:${invokedBy ?? sourceIp ?? "unknown"}`;
-  else principal = str(identity.principalId) ? `${type}:${String(identity.principalId)}` : "unknown";
-  // A service acting for a principal names itself in invokedBy or, for some services, as the source "IP".
-  const via = principal.startsWith("service:") ? undefined : (invokedBy ?? (sourceIp?.endsWith(".amazonaws.com") ? sourceIp : undefined));
+  const { principal, session, via, type } = identityOf(identity, sourceIp);
 
   const event: AuditEvent = {
     id,
@@ -92,7 +82,7 @@ export function normalize(record: unknown): Normalized {
     principal,
     identityType: type,
   };
-  if (arn && arn !== principal) event.session = arn;
+  if (session) event.session = session;
   if (via) event.via = via;
   if (sourceIp) event.sourceIp = sourceIp;
   const errorCode = str(r.errorCode);
@@ -102,6 +92,22 @@ export function normalize(record: unknown): Normalized {
     if (source && keys.includes(source)) event.sourceKey = source;
   }
   return { event };
+}
+
+/** Who made a call: the role behind a session, else the caller's ARN, else the AWS service. */
+export function identityOf(identity: Json, sourceIp: string | undefined): { principal: string; session?: string; via?: string; type: string } {
+  const type = str(identity.type) ?? "unknown";
+  const issuer = str(obj(obj(identity.sessionContext)?.sessionIssuer)?.arn);
+  const arn = str(identity.arn);
+  const invokedBy = str(identity.invokedBy);
+  let principal: string;
+  if (issuer) principal = issuer;
+  else if (arn) principal = arn;
+  else if (type === "AWSService" || invokedBy) principal = `service:${invokedBy ?? sourceIp ?? "unknown"}`;
+  else principal = str(identity.principalId) ? `${type}:${String(identity.principalId)}` : "unknown";
+  // A service acting for a principal names itself in invokedBy or, for some services, as the source "IP".
+  const via = principal.startsWith("service:") ? undefined : (invokedBy ?? (sourceIp?.endsWith(".amazonaws.com") ? sourceIp : undefined));
+  return { principal, type, ...(arn && arn !== principal ? { session: arn } : {}), ...(via ? { via } : {}) };
 }
 
 /** Whether an event is inside the window and touches a key in scope. */

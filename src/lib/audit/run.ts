@@ -8,13 +8,17 @@ import type { Actor } from "../journal/journal.js";
 import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
-import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport, type ReadStats } from "./report.js";
+import { analyzeChanges, changeCoverage, changesNeedAttention, changesSummary, collectChanges, journalChanges, prepareChangeAudit } from "./changes-run.js";
+import { renderChanges } from "./changes-report.js";
+import { SECRETS_SOURCE } from "./changes.js";
+import { KMS_SOURCE } from "./normalize.js";
+import { readSource, sourceKind as kindOf, type SourceKind } from "./read.js";
+import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport } from "./report.js";
 import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
-import { readApi } from "./sources/api.js";
-import { defaultWorkers, listLocal, readLocalFiles } from "./sources/local.js";
-import { listArchive, parseS3Url, readS3Objects } from "./sources/s3.js";
+import { defaultWorkers } from "./sources/local.js";
+import { parseS3Url } from "./sources/s3.js";
 import { athenaSql } from "./sql.js";
-import { SEVERITIES, type FileResult, type ScanFilter, type Severity, type SkippedInput } from "./types.js";
+import { SEVERITIES, type ScanFilter, type Severity } from "./types.js";
 
 export interface AuditOptions extends GlobalOptions {
   source: string;
@@ -33,10 +37,13 @@ export interface AuditOptions extends GlobalOptions {
   coverage: boolean;
   incident?: string;
   reason?: string;
+  /** Run audit-changes in the same pass over the source. */
+  alsoChanges?: boolean;
+  clockSkew?: string;
+  journalSource?: string;
 }
 
 const HISTORY_DAYS = 90;
-const SKIPPED_LISTED = 1000;
 
 function positiveInt(text: string | undefined, option: string, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
@@ -57,8 +64,8 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
   const workers = positiveInt(options.workers, "--workers", defaultWorkers(), 0);
   const concurrency = positiveInt(options.concurrency, "--concurrency", 8);
-  const sourceKind: "api" | "s3" | "local" = options.source === "api" ? "api" : options.source.startsWith("s3://") ? "s3" : "local";
-  const s3Location = sourceKind === "s3" ? parseS3Url(options.source) : undefined;
+  const sourceKind = kindOf(options.source);
+  if (sourceKind === "s3") parseS3Url(options.source);
 
   const scope = await resolveScope(ctx.policy, { keys: options.key, allKeys: options.allKeys, history: keyHistory(ctx) }, (r) => ctx.aws.kms(r));
   if (!scope.all && scope.keys.size === 0) {
@@ -81,18 +88,14 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   }
   if (scope.narrowed && sourceKind === "api") notes.push("With --key, LookupEvents is asked by ResourceName: failed calls that name no key are not included.");
 
-  const progress = out.progress("reading CloudTrail");
   const coverage = options.coverage
     ? await checkCoverage((r) => ctx.aws.cloudtrail(r), scope.regions, sourceKind === "api" ? "api" : "archive")
     : ({ checked: false, reason: "--no-coverage" } as const);
   if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
+  const also = options.alsoChanges ? await prepareAlsoChanges(ctx, options, sourceKind, scope, since, now) : undefined;
 
-  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed };
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed, ...(also ? { changes: true } : {}) };
   const auditor = new Auditor(scope, ctx.policy, settings);
-  const read: ReadStats = { files: 0, filesSkipped: 0, filesIgnored: 0, filesOutsideWindow: 0, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, badEvents: 0 };
-  const skipped: SkippedInput[] = [];
-  let skippedTotal = 0;
-  let totalFiles = 0;
   const streamOut = options.ndjson || options.csv;
   // `... --ndjson | head` closes the pipe early: stop writing, finish the audit (journal, exit code).
   let stdoutOpen = true;
@@ -108,67 +111,30 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (options.csv) write(CSV_HEADER);
   const label = (arn: string) => auditor.label(arn);
 
-  const onResult = (r: FileResult) => {
-    read.files++;
-    read.bytes += r.bytes;
-    read.compressedBytes += r.compressedBytes;
-    read.records += r.records;
-    read.kmsEvents += r.kmsEvents;
-    if (r.error) {
-      read.filesSkipped++;
-      skippedTotal++;
-      if (skipped.length < SKIPPED_LISTED) skipped.push({ file: r.file, reason: r.error, scope: "file", count: 1 });
-      out.warn(`${r.file}: ${r.error}; skipped`);
-      return;
-    }
-    if (r.badEvents) {
-      read.badEvents += r.badEvents;
-      skippedTotal++;
-      if (skipped.length < SKIPPED_LISTED) skipped.push({ file: r.file, reason: r.badEventSample ?? "malformed events", scope: "events", count: r.badEvents });
-      out.warn(`${r.file}: ${r.badEvents} event${r.badEvents === 1 ? "" : "s"} without the expected fields skipped (${r.badEventSample ?? "malformed"})`);
-    }
-    for (const event of r.events) {
-      if (!auditor.add(event)) continue;
-      if (streamOut) {
-        const row = eventRow(event, auditor.keysOf(event), label);
-        write(options.csv ? csvRow(row) : JSON.stringify(row));
+  const { read, skipped, skippedTotal, sources, readStarted } = await readSource(
+    ctx,
+    {
+      source: options.source,
+      filter,
+      regions: also ? also.regions : scope.regions,
+      allRegions: scope.all,
+      keysByRegion: scope.narrowed && !scope.all ? groupByRegion(scope) : undefined,
+      ...(also ? { eventSources: [KMS_SOURCE, SECRETS_SOURCE] } : {}),
+      workers,
+      concurrency,
+      counting: (r) => `${r.kmsEvents} KMS events`,
+    },
+    (r) => {
+      if (also) collectChanges(also.audit, r);
+      for (const event of r.events) {
+        if (!auditor.add(event)) continue;
+        if (streamOut) {
+          const row = eventRow(event, auditor.keysOf(event), label);
+          write(options.csv ? csvRow(row) : JSON.stringify(row));
+        }
       }
-    }
-    const seconds = Number(process.hrtime.bigint() - readStarted) / 1e9;
-    progress.update(`${read.files}${totalFiles ? `/${totalFiles}` : ""} files, ${read.kmsEvents} KMS events, ${(read.bytes / 1e6 / seconds).toFixed(0)} MB/s`);
-  };
-
-  const sources: AuditReport["sources"] = [];
-  let readStarted = process.hrtime.bigint();
-  try {
-    if (sourceKind === "local") {
-      const listing = listLocal(options.source, filter.since, filter.until);
-      read.filesIgnored = listing.ignored;
-      read.filesOutsideWindow = listing.outsideWindow;
-      totalFiles = listing.files.length;
-      readStarted = process.hrtime.bigint();
-      sources.push({ kind: "local", location: options.source });
-      await readLocalFiles(listing.files, filter, workers, onResult);
-    } else if (sourceKind === "s3") {
-      const s3 = ctx.aws.s3(ctx.defaultRegion);
-      const listing = await listArchive(s3, s3Location!, { regions: scope.all ? null : scope.regions, since: filter.since, until: filter.until });
-      read.filesIgnored = listing.ignored;
-      totalFiles = listing.objects.length;
-      readStarted = process.hrtime.bigint();
-      sources.push({ kind: "s3", location: options.source, detail: { accounts: listing.accounts, regions: listing.regions, dayPrefixes: listing.prefixes, objects: listing.objects.length } });
-      await readS3Objects(s3, s3Location!.bucket, listing.objects, filter, concurrency, onResult);
-    } else {
-      const keysByRegion = scope.narrowed && !scope.all ? groupByRegion(scope) : undefined;
-      sources.push({ kind: "api", location: `CloudTrail LookupEvents in ${scope.regions.join(", ")}` });
-      const stats = await readApi((r) => ctx.aws.cloudtrail(r), { filter, regions: scope.regions, keysByRegion }, onResult);
-      read.requests = stats.requests;
-      read.throttled = stats.throttled;
-    }
-  } catch (error) {
-    progress.fail();
-    throw error;
-  }
-  progress.done();
+    },
+  );
 
   const findings = auditor.findings();
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
@@ -210,9 +176,13 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (streamOut) {
     const counts = SEVERITIES.filter((s) => bySeverity[s]).map((s) => `${bySeverity[s]} ${s}`);
     process.stderr.write(`${auditor.counts.events} events, ${findings.length} finding${findings.length === 1 ? "" : "s"}${counts.length ? ` (${counts.join(", ")})` : ""}\n`);
-  } else out.result(report, () => renderHuman(report, out.color));
+  }
+  const changes = also ? analyzeChanges(also.audit, also.coverage, { since, until }, { read, skipped, skippedTotal, sources }, failOn, report.performance) : undefined;
+  if (streamOut && changes) process.stderr.write(changesSummary(changes) + "\n");
+  if (!streamOut) out.result(changes ? { ...report, changeAudit: changes } : report, () => renderHuman(report, out.color) + (changes ? `\n\n${renderChanges(changes, out.color)}` : ""));
 
   await journal(ctx, report, options);
+  if (changes) await journalChanges(ctx, changes, options);
 
   if (options.strict && skippedTotal > 0) {
     throw new DropkeysError("failed", `${skippedTotal} input${skippedTotal === 1 ? " was" : "s were"} skipped (--strict)`, {
@@ -220,7 +190,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
       hint: "The warnings above name each file; without --strict the audit reports them and goes on.",
     });
   }
-  if (failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) process.exitCode = ExitCode.findings;
+  if ((failOn !== "none" && findings.some((f) => severityAtLeast(f.severity, failOn))) || (changes && changesNeedAttention(changes))) process.exitCode = ExitCode.findings;
 }
 
 /** Earlier ARNs of inventory keys from the journal; an unreadable journal only loses that. */
@@ -230,6 +200,19 @@ function keyHistory(ctx: Context): { name: string; arn: string }[] {
   } catch {
     return [];
   }
+}
+
+/** --also-changes: the change audit's journal, keys and coverage, read by the same pass. */
+async function prepareAlsoChanges(ctx: Context, options: AuditOptions, kind: SourceKind, scope: AuditScope, since: Date, now: Date) {
+  // LookupEvents by ResourceName (--key) returns no Secrets Manager events: the change audit needs every one.
+  if (kind === "api" && scope.narrowed) throw usageError("--also-changes reads every key and secret change: with --source api it cannot be combined with --key");
+  const audit = await prepareChangeAudit(ctx, { clockSkew: options.clockSkew ?? "5m", journalSource: options.journalSource });
+  const regions = [...new Set([...scope.regions, ...audit.regions])].sort();
+  const coverage = options.coverage
+    ? changeCoverage(audit.regions, kind, since, now, kind === "api" ? undefined : await checkCoverage((r) => ctx.aws.cloudtrail(r), audit.regions, "archive", [KMS_SOURCE, SECRETS_SOURCE]))
+    : ({ checked: false, reason: "--no-coverage" } as const);
+  if ("gaps" in coverage) for (const gap of coverage.gaps) ctx.out.warn(gap);
+  return { audit, regions, coverage };
 }
 
 function groupByRegion(scope: AuditScope): Map<string, string[]> {

@@ -4,6 +4,7 @@
 // never held in memory whole.
 import { createGunzip } from "node:zlib";
 import type { Readable } from "node:stream";
+import { maybeSecretsManager, takeChange } from "./changes.js";
 import { inScope, normalize } from "./normalize.js";
 import type { FileResult, ScanFilter } from "./types.js";
 
@@ -173,6 +174,7 @@ export function takeRecord(result: FileResult, text: string, filter: ScanFilter,
     result.badEventSample ??= unparseable;
     return;
   }
+  if (filter.changes) takeChange(result, record, filter);
   const normalized = normalize(record);
   if ("skip" in normalized) return;
   if ("problem" in normalized) {
@@ -210,7 +212,7 @@ export async function readCloudTrail(input: Readable, options: ReadOptions): Pro
   };
   const scanner = new RecordScanner((buf, start, end, maybeKms) => {
     result.records++;
-    if (maybeKms) takeRecord(result, buf.toString("utf8", start, end), filter, keySet, "a record that is not valid JSON");
+    if (maybeKms || (filter.changes && maybeSecretsManager(buf, start, end))) takeRecord(result, buf.toString("utf8", start, end), filter, keySet, "a record that is not valid JSON");
   });
   let compressed = 0;
   if (options.compressedBytes === undefined) input.on("data", (chunk: Buffer) => (compressed += chunk.length));

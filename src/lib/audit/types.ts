@@ -1,5 +1,6 @@
 // Shapes shared by the audit's sources, rules and reports. Kept free of imports so the parser
 // workers load nothing but this and the scanner.
+import type { ChangeEvent } from "./changes.js";
 
 /** How an event counts: use of the key, key management, or anything else KMS logs (Describe...). */
 export type EventClass = "use" | "management" | "other";
@@ -67,6 +68,8 @@ export interface ScanFilter {
   keys: string[] | null;
   /** Keep failed calls that name no key (only when the scope is not narrowed by --key). */
   keepKeyless: boolean;
+  /** Also keep the window's key and secret changes (audit-changes) in FileResult.changes. */
+  changes?: boolean;
 }
 
 /** The result of reading one CloudTrail file: its matching events and its counts. */
@@ -78,6 +81,8 @@ export interface FileResult {
   records: number;
   kmsEvents: number;
   events: AuditEvent[];
+  /** With ScanFilter.changes: the KMS and Secrets Manager changes in the window. */
+  changes?: ChangeEvent[];
   /** Events without the expected fields (counted, not kept). */
   badEvents: number;
   badEventSample?: string;

@@ -66,7 +66,7 @@ export async function addKeyPolicyDrift(ctx: Context, statuses: EntryStatus[]): 
       const lines = driftStatusLines(status.name, drift);
       status.problems.push(...lines.problems);
       status.notes.push(...lines.notes);
-      if (lines.problems.length && status.health === "ok") status.health = "unexpected-state";
+      if (lines.problems.length && (status.health === "ok" || status.health === "explained")) status.health = "unexpected-state";
     }),
   );
 }

@@ -17,6 +17,8 @@ export interface ApiOptions {
   regions: string[];
   /** With --key: the key ARNs per region, looked up by ResourceName; else every KMS event of the region. */
   keysByRegion?: Map<string, string[]> | undefined;
+  /** Event sources looked up without keysByRegion (default: KMS; audit-changes adds Secrets Manager). */
+  eventSources?: string[];
   /** Least time between two requests to one region (2 per second). */
   minIntervalMs?: number;
   maxRetries?: number;
@@ -57,7 +59,7 @@ export async function readApi(client: (region: string) => LookupClient, options:
       const pacer = new Pacer(options.minIntervalMs ?? 500, now, sleep);
       const lookups: LookupAttribute[] = options.keysByRegion
         ? (options.keysByRegion.get(region) ?? []).map((arn) => ({ AttributeKey: "ResourceName", AttributeValue: arn }))
-        : [{ AttributeKey: "EventSource", AttributeValue: KMS_SOURCE }];
+        : (options.eventSources ?? [KMS_SOURCE]).map((source) => ({ AttributeKey: "EventSource", AttributeValue: source }));
       for (const attribute of lookups) {
         let token: string | undefined;
         let page = 0;
