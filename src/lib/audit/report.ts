@@ -30,7 +30,7 @@ export interface AuditReport {
   read: ReadStats;
   skipped: SkippedInput[];
   skippedTotal: number;
-  counts: { events: number; uses: number; management: number; failures: number; duplicates: number };
+  counts: { events: number; uses: number; management: number; failures: number; duplicates: number; unresolved: number };
   summary: KeySummary[];
   findings: Finding[];
   findingsBySeverity: Record<Severity, number>;

@@ -87,7 +87,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     : ({ checked: false, reason: "--no-coverage" } as const);
   if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
 
-  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed };
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed, aliases: scope.aliases };
   const auditor = new Auditor(scope, ctx.policy, settings);
   const read: ReadStats = { files: 0, filesSkipped: 0, filesIgnored: 0, filesOutsideWindow: 0, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, badEvents: 0 };
   const skipped: SkippedInput[] = [];
@@ -109,11 +109,18 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   const label = (arn: string) => auditor.label(arn);
 
   const onResult = (r: FileResult) => {
-    read.files++;
+    // A large file comes in parts: counts add up; the file is counted (or skipped) with its last part.
+    if (!r.partial) read.files++;
     read.bytes += r.bytes;
     read.compressedBytes += r.compressedBytes;
     read.records += r.records;
     read.kmsEvents += r.kmsEvents;
+    if (r.notLog) {
+      // A digest or Config file found by its content: ignored like one found by its name.
+      read.files--;
+      read.filesIgnored++;
+      return;
+    }
     if (r.error) {
       read.filesSkipped++;
       skippedTotal++;
@@ -172,6 +179,9 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
 
   const findings = auditor.findings();
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
+  if (auditor.counts.unresolved && !scope.all) {
+    notes.push(`${auditor.counts.unresolved} event${auditor.counts.unresolved === 1 ? " names a key" : "s name keys"} that could not be resolved to an ARN (an alias of no inventory key); --all-keys lists them.`);
+  }
   for (const k of auditor.uncheckable) notes.push(`Rule 1 not checked for ${k}: its decryptRoles/encryptRoles list no principals in the policy (roles.<name>.principals).`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const readSeconds = Math.max(1e-3, Number(process.hrtime.bigint() - readStarted) / 1e9);
