@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import { failure, usageError } from "../../errors.js";
 import { SMALL_FILE } from "../scan.js";
 import type { FileResult, ScanFilter } from "../types.js";
@@ -121,12 +121,18 @@ const runName = (run: LocalFile[]) => (run.length === 1 ? run[0]!.path : `one of
  * (out of memory, a bug) fails the run, naming the file: a file we could not read is never a
  * silent success.
  */
-export async function readLocalFiles(files: LocalFile[], filter: ScanFilter, workers: number, onResult: (result: FileResult) => void): Promise<void> {
+export async function readLocalFiles(
+  files: LocalFile[],
+  filter: ScanFilter,
+  workers: number,
+  onResult: (result: FileResult) => void,
+  limits: ResourceLimits = WORKER_LIMITS,
+): Promise<void> {
   const script = workerScript();
   const runs = fileRuns(files);
   const order = new InOrder(onResult);
   let next = 0;
-  if (workers <= 0 || !script || runs.length <= 1) {
+  if (workers <= 0 || !script || runs.length === 0) {
     // Two runs at a time even here: one gunzips on libuv's thread pool while the other is scanned.
     const lane = async () => {
       while (next < runs.length) {
@@ -143,7 +149,7 @@ export async function readLocalFiles(files: LocalFile[], filter: ScanFilter, wor
   const lane = () =>
     new Promise<void>((resolve, reject) => {
       // A small young generation: a parser's garbage is short-lived, and RSS must stay bounded.
-      const worker = new Worker(script, { workerData: { filter }, resourceLimits: WORKER_LIMITS });
+      const worker = new Worker(script, { workerData: { filter }, resourceLimits: limits });
       let current = -1;
       let failed = false;
       const fail = (file: string, why: string) => {
