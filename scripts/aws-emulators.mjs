@@ -5,6 +5,8 @@
 //   (scripts/emulators/moto_kms_strict.py; see the comment there for why not local-kms).
 // Each process listens on a free loopback port; start() waits until every one answers.
 //
+// - DuckDB and sqlglot (pinned) in .cache/sql-venv: the audit's Athena SQL is run on DuckDB.
+//
 //   node scripts/aws-emulators.mjs install   # make sure everything is in .cache/
 //   node scripts/aws-emulators.mjs start     # start in the background, print `export` lines
 //   node scripts/aws-emulators.mjs stop      # stop what `start` started
@@ -42,6 +44,28 @@ export function installMoto() {
   execFileSync(venvPython, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", `moto[server]==${MOTO_VERSION}`], { stdio: "inherit" });
   if (motoVersionOf(venvPython) !== MOTO_VERSION) throw new Error(`moto ${MOTO_VERSION} did not install into ${venv}`);
   return venvPython;
+}
+
+/** DuckDB and sqlglot, pinned, for the audit's SQL tests (Athena SQL run locally) and its bench. */
+export const SQL_TOOLS = ["duckdb==2.0.1", "sqlglot==30.31.0"];
+const sqlVenv = path.join(cache, "sql-venv");
+
+function sqlToolsOk(python) {
+  const r = spawnSync(python, ["-c", "import duckdb, sqlglot; print(duckdb.__version__ + ' ' + sqlglot.__version__)"], { encoding: "utf8" });
+  return r.status === 0 && r.stdout.trim() === SQL_TOOLS.map((p) => p.split("==")[1]).join(" ");
+}
+
+/** A Python interpreter with the pinned DuckDB and sqlglot; installs them into .cache/sql-venv when needed. */
+export function installSqlTools() {
+  const python = path.join(sqlVenv, "bin", "python");
+  if (existsSync(python) && sqlToolsOk(python)) return python;
+  log(`installing ${SQL_TOOLS.join(" ")} into ${sqlVenv} (first run only)`);
+  mkdirSync(cache, { recursive: true });
+  rmSync(sqlVenv, { recursive: true, force: true });
+  execFileSync("python3", ["-m", "venv", sqlVenv], { stdio: "inherit" });
+  execFileSync(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...SQL_TOOLS], { stdio: "inherit" });
+  if (!sqlToolsOk(python)) throw new Error(`${SQL_TOOLS.join(" ")} did not install into ${sqlVenv}`);
+  return python;
 }
 
 function freePort() {
@@ -126,6 +150,8 @@ async function cli(command) {
       installMoto();
       if (!existsSync(strictLauncher)) throw new Error(`missing ${strictLauncher}`);
       log(`moto ${MOTO_VERSION} ready`);
+      installSqlTools();
+      log(`${SQL_TOOLS.join(", ")} ready`);
       return;
     case "start": {
       const emulators = await startEmulators({ detached: true });

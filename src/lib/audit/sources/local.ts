@@ -47,7 +47,7 @@ export function listLocal(target: string, since: number, until: number): LocalLi
   const listing: LocalListing = { files: [], ignored: 0, outsideWindow: 0 };
   const visit = (file: string, size: number) => {
     const base = path.basename(file);
-    if (NOT_LOG_PATH.test(path.relative(target, file) || base) || !/\.json(\.gz)?$/i.test(base)) {
+    if (NOT_LOG_PATH.test(file.length > target.length ? file.slice(target.length) : base) || !/\.json(\.gz)?$/i.test(base)) {
       listing.ignored++;
       return;
     }
@@ -69,12 +69,13 @@ export function listLocal(target: string, since: number, until: number): LocalLi
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) walk(full);
-        else if (entry.isFile()) visit(full, statSync(full).size);
+        // No stat per file (100,000 files cost seconds): the reader learns the size as it opens one.
+        else if (entry.isFile()) visit(full, -1);
       }
     };
     walk(target);
   }
-  listing.files.sort((a, b) => a.path.localeCompare(b.path));
+  listing.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return listing;
 }
 
@@ -95,6 +96,7 @@ export function fileRuns(files: LocalFile[]): LocalFile[][] {
   let bytes = 0;
   for (const f of files) {
     if (f.size > SMALL_FILE) {
+      // Known to be large (a single file given): alone. Sizes learnt on opening are handled by the reader.
       if (run.length) runs.push(run);
       runs.push([f]);
       run = [];
@@ -107,7 +109,7 @@ export function fileRuns(files: LocalFile[]): LocalFile[][] {
       bytes = 0;
     }
     run.push(f);
-    bytes += f.size;
+    bytes += Math.max(0, f.size);
   }
   if (run.length) runs.push(run);
   return runs;
