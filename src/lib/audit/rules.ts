@@ -320,7 +320,8 @@ export class Auditor {
       for (let end = 0; end < list.length; end++) {
         while (list[end]!.time - list[start]!.time > window) start++;
         if (end - start + 1 > threshold) {
-          if (burst && start <= burst.to) burst.to = end;
+          // Overlapping or adjacent windows are one burst: its events are every failure of those windows.
+          if (burst && start <= burst.to + 1) burst.to = end;
           else {
             flush();
             burst = { from: start, to: end };
