@@ -137,7 +137,7 @@ interface Failure {
   name: string;
 }
 
-const RULE_NAMES: Record<Finding["rule"], string> = {
+export const RULE_NAMES: Record<Finding["rule"], string> = {
   1: "use by a principal the policy does not allow for this key",
   2: "repeated failed KMS attempts",
   3: "use of a sensitive key outside business hours",
@@ -364,9 +364,7 @@ export class Auditor {
       });
     }
     out.push(...this.failureBursts());
-    const rank = (s: Severity) => ["critical", "high", "medium", "notable"].indexOf(s);
-    const text = (f: Finding) => `${f.first}\u0000${f.key}\u0000${f.principal}\u0000${f.operations.join(",")}`;
-    return out.sort((a, b) => rank(a.severity) - rank(b.severity) || a.rule - b.rule || (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
+    return sortFindings(out);
   }
 
   summary(): KeySummary[] {
@@ -401,6 +399,13 @@ export class Auditor {
     }
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
+}
+
+/** Most severe first, then by rule, time, key, principal: the same order whatever the engine. */
+export function sortFindings(findings: Finding[]): Finding[] {
+  const rank = (s: Severity) => ["critical", "high", "medium", "notable"].indexOf(s);
+  const text = (f: Finding) => `${f.first}\u0000${f.key}\u0000${f.principal}\u0000${f.operations.join(",")}`;
+  return findings.sort((a, b) => rank(a.severity) - rank(b.severity) || a.rule - b.rule || (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -5,16 +5,18 @@ import type { GlobalOptions } from "../cli-options.js";
 import { localActor, type Context } from "../context.js";
 import { DropkeysError, ExitCode, failure, usageError } from "../errors.js";
 import type { Actor } from "../journal/journal.js";
+import { parseDuration } from "../duration.js";
 import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
 import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport, type ReadStats } from "./report.js";
-import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
+import { findingOf, runOnAthena, type AthenaStats } from "./athena.js";
+import { Auditor, ruleSettings, severityAtLeast, sortFindings } from "./rules.js";
 import { readApi } from "./sources/api.js";
 import { defaultWorkers, listLocal, readLocalFiles } from "./sources/local.js";
 import { listArchive, parseS3Url, readS3Objects } from "./sources/s3.js";
-import { athenaSql } from "./sql.js";
-import { SEVERITIES, type FileResult, type ScanFilter, type Severity, type SkippedInput } from "./types.js";
+import { athenaSql, athenaStatements } from "./sql.js";
+import { SEVERITIES, type FileResult, type Finding, type ScanFilter, type Severity, type SkippedInput } from "./types.js";
 
 export interface AuditOptions extends GlobalOptions {
   source: string;
@@ -28,6 +30,11 @@ export interface AuditOptions extends GlobalOptions {
   strict: boolean;
   printSql: boolean;
   athenaTable: string;
+  engine: string;
+  athenaWorkgroup: string;
+  athenaOutput?: string;
+  athenaDatabase: string;
+  athenaTimeout: string;
   concurrency: string;
   workers?: string;
   coverage: boolean;
@@ -57,6 +64,11 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
   const workers = positiveInt(options.workers, "--workers", defaultWorkers(), 0);
   const concurrency = positiveInt(options.concurrency, "--concurrency", 8);
+  if (options.engine !== "local" && options.engine !== "athena") throw usageError(`--engine: expected local or athena, got "${options.engine}"`);
+  const athena = options.engine === "athena";
+  if (athena && options.athenaOutput !== undefined && !/^s3:\/\/[^/]+/.test(options.athenaOutput)) throw usageError(`--athena-output: expected s3://BUCKET/PREFIX, got "${options.athenaOutput}"`);
+  const athenaTimeoutMs = parseDuration(options.athenaTimeout) ?? 0;
+  if (athena && !(athenaTimeoutMs > 0)) throw usageError(`--athena-timeout: expected a duration such as 30m, got "${options.athenaTimeout}"`);
   const sourceKind: "api" | "s3" | "local" = options.source === "api" ? "api" : options.source.startsWith("s3://") ? "s3" : "local";
   const s3Location = sourceKind === "s3" ? parseS3Url(options.source) : undefined;
 
@@ -147,8 +159,20 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
 
   const sources: AuditReport["sources"] = [];
   let readStarted = process.hrtime.bigint();
+  let athenaFindings: Finding[] | undefined;
   try {
-    if (sourceKind === "local") {
+    if (athena) {
+      const statements = athenaStatements(ctx.policy, scope, settings, { table: options.athenaTable, since, until });
+      const { rows, stats } = await runOnAthena(ctx.aws.athena(ctx.defaultRegion), statements, {
+        workgroup: options.athenaWorkgroup,
+        output: options.athenaOutput,
+        database: options.athenaDatabase,
+        timeoutMs: athenaTimeoutMs,
+      });
+      athenaFindings = sortFindings(rows.map((row) => findingOf(row, (arn) => auditor.label(arn))));
+      sources.push({ kind: "athena", location: `${options.athenaDatabase}.${options.athenaTable} (workgroup ${options.athenaWorkgroup})`, detail: { queries: stats.queries } satisfies AthenaStats as unknown as Record<string, unknown> });
+      notes.push("Athena engine: the findings of rules 1-5 only; the summary per key needs a local reading (--engine local).");
+    } else if (sourceKind === "local") {
       const listing = listLocal(options.source, filter.since, filter.until);
       read.filesIgnored = listing.ignored;
       read.filesOutsideWindow = listing.outsideWindow;
@@ -177,7 +201,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   }
   progress.done();
 
-  const findings = auditor.findings();
+  const findings = athenaFindings ?? auditor.findings();
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
   if (auditor.counts.unresolved && !scope.all) {
     notes.push(`${auditor.counts.unresolved} event${auditor.counts.unresolved === 1 ? " names a key" : "s name keys"} that could not be resolved to an ARN (an alias of no inventory key); --all-keys lists them.`);
@@ -199,7 +223,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     skipped,
     skippedTotal,
     counts: auditor.counts,
-    summary: auditor.summary(),
+    summary: athena ? [] : auditor.summary(),
     findings,
     findingsBySeverity: bySeverity,
     failOn,

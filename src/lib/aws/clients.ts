@@ -1,5 +1,6 @@
 // The one place AWS clients are made: region per key, endpoint override (emulators, VPC
 // interface endpoints), the SDK's own credential chain, adaptive retries.
+import { AthenaClient } from "@aws-sdk/client-athena";
 import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -9,7 +10,7 @@ import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import type { AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { Policy } from "../policy/schema.js";
 
-export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail";
+export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail" | "athena";
 
 export interface AwsOptions {
   /** --endpoint-url: one URL for every service (highest precedence). */
@@ -57,6 +58,9 @@ export class AwsClients {
   cloudtrail(region: string): CloudTrailClient {
     return this.client("cloudtrail", region, (c) => new CloudTrailClient(c));
   }
+  athena(region: string): AthenaClient {
+    return this.client("athena", region, (c) => new AthenaClient(c));
+  }
 
   /** The endpoint a service uses in a region ("AWS" when the SDK decides), for messages. */
   endpointFor(service: AwsService, region: string): string {
@@ -92,5 +96,5 @@ export class AwsClients {
 }
 
 function envName(service: AwsService): string {
-  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL" }[service];
+  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL", athena: "ATHENA" }[service];
 }
