@@ -148,16 +148,19 @@ export async function readLocalFiles(
   }
   const count = Math.min(workers, runs.length);
   const window = count * 2 + 2;
+  const threads: Worker[] = [];
+  let failed = false;
   const lane = () =>
     new Promise<void>((resolve, reject) => {
       // A small young generation: a parser's garbage is short-lived, and RSS must stay bounded.
       const worker = new Worker(script, { workerData: { filter }, resourceLimits: limits });
+      threads.push(worker);
       let current = -1;
-      let failed = false;
       const fail = (file: string, why: string) => {
         if (failed) return;
         failed = true;
-        void worker.terminate();
+        // The other threads too: the run is over, and a live thread would keep the process alive.
+        for (const t of threads) void t.terminate();
         reject(
           failure(`${file}: dropkeys failed to read it (${why})`, {
             code: "audit.read",
