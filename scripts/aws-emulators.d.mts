@@ -23,3 +23,5 @@ export interface Emulators {
 export declare function installMoto(): string;
 export declare function installLocalKms(): string;
 export declare function startEmulators(options?: { logDir?: string; detached?: boolean }): Promise<Emulators>;
+export declare const SQL_TOOLS: string[];
+export declare function installSqlTools(): string;

@@ -7,6 +7,7 @@
 // - one local-kms per inventory region (pinned commit, built with the machine's Go into
 //   .cache/bin): a second, independent implementation of KMS's key-state rules, which the tests
 //   run the same checks and dropkeys' own verifications against (DROPKEYS_EMULATOR_LOCALKMS_*).
+// - DuckDB and sqlglot (pinned) in .cache/sql-venv: the audit's Athena SQL is run on DuckDB.
 // Each process gets a free port and is reached on 127.0.0.1 (moto listens only there; local-kms
 // has no address setting and listens on every interface); start() waits until every one answers.
 //
@@ -83,6 +84,28 @@ export function installLocalKms() {
   execFileSync("go", ["install", `${LOCAL_KMS_MODULE}@${LOCAL_KMS_VERSION}`], { stdio: "inherit", env: { ...process.env, GOBIN: binDir } });
   if (!isPinnedLocalKms(LOCAL_KMS_BINARY)) throw new Error(`go install did not leave local-kms ${LOCAL_KMS_VERSION} at ${LOCAL_KMS_BINARY}`);
   return LOCAL_KMS_BINARY;
+}
+
+/** DuckDB and sqlglot, pinned, for the audit's SQL tests (Athena SQL run locally) and its bench. */
+export const SQL_TOOLS = ["duckdb==2.0.1", "sqlglot==30.31.0"];
+const sqlVenv = path.join(cache, "sql-venv");
+
+function sqlToolsOk(python) {
+  const r = spawnSync(python, ["-c", "import duckdb, sqlglot; print(duckdb.__version__ + ' ' + sqlglot.__version__)"], { encoding: "utf8" });
+  return r.status === 0 && r.stdout.trim() === SQL_TOOLS.map((p) => p.split("==")[1]).join(" ");
+}
+
+/** A Python interpreter with the pinned DuckDB and sqlglot; installs them into .cache/sql-venv when needed. */
+export function installSqlTools() {
+  const python = path.join(sqlVenv, "bin", "python");
+  if (existsSync(python) && sqlToolsOk(python)) return python;
+  log(`installing ${SQL_TOOLS.join(" ")} into ${sqlVenv} (first run only)`);
+  mkdirSync(cache, { recursive: true });
+  rmSync(sqlVenv, { recursive: true, force: true });
+  execFileSync("python3", ["-m", "venv", sqlVenv], { stdio: "inherit" });
+  execFileSync(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...SQL_TOOLS], { stdio: "inherit" });
+  if (!sqlToolsOk(python)) throw new Error(`${SQL_TOOLS.join(" ")} did not install into ${sqlVenv}`);
+  return python;
 }
 
 function freePort() {
@@ -200,6 +223,8 @@ async function cli(command) {
       log(`moto ${MOTO_VERSION} ready`);
       installLocalKms();
       log(`local-kms ${LOCAL_KMS_VERSION} ready`);
+      installSqlTools();
+      log(`${SQL_TOOLS.join(", ")} ready`);
       return;
     case "start": {
       const emulators = await startEmulators({ detached: true });

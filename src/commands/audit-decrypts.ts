@@ -17,7 +17,12 @@ export function register(command: Command): void {
     .addOption(new Option("--fail-on <severity>", "exit 4 when a finding is at least this severe").choices(["notable", "medium", "high", "critical", "none"]).default("high"))
     .option("--strict", "exit 1 when any input (file, object, event) had to be skipped", false)
     .option("--print-sql", "print the Athena SQL for this scope and rules 1-5, read nothing", false)
-    .option("--athena-table <name>", "the CloudTrail table for --print-sql", "cloudtrail_logs")
+    .option("--athena-table <name>", "the CloudTrail table for --print-sql and --engine athena", "cloudtrail_logs")
+    .addOption(new Option("--engine <engine>", "local: read --source here; athena: run the rules as Athena queries over --athena-table").choices(["local", "athena"]).default("local"))
+    .option("--athena-workgroup <name>", "the Athena workgroup (--engine athena)", "primary")
+    .option("--athena-output <s3://BUCKET/PREFIX>", "where Athena writes query results (else the workgroup's setting)")
+    .option("--athena-database <name>", "the database (Glue catalog) of --athena-table", "default")
+    .option("--athena-timeout <duration>", "stop a query still running after this long (exit 1)", "30m")
     .option("--concurrency <n>", "S3 downloads at a time", "8")
     .option("--workers <n>", "parser threads for a local archive (default: one per core; 0 = none)")
     .option("--no-coverage", "do not read the trails' settings (DescribeTrails, GetEventSelectors)")
@@ -36,6 +41,7 @@ export function register(command: Command): void {
     "dropkeys audit-decrypts --source s3://drop-cloudtrail/org --since 2026-10-01 --json",
     "dropkeys audit-decrypts --source ./cloudtrail-copy --all-keys --csv > uses.csv",
     "dropkeys audit-decrypts --print-sql --since 90d > audit.sql            # run it in Athena",
+    "dropkeys audit-decrypts --engine athena --athena-table org_trail --athena-output s3://drop-athena/results/ --since 1y",
     "dropkeys audit-decrypts --json --no-input                              # nightly from cron: exit 4 = findings",
   );
 }

@@ -36,7 +36,7 @@ function scope(): AuditScope {
     [NATIONAL, { arn: NATIONAL, region: "eu-north-1", entry: entry("drop-national-id-key"), label: "drop-national-id-key" }],
     [DB, { arn: DB, region: "eu-north-1", entry: entry("drop-db-master-key"), label: "drop-db-master-key" }],
   ]);
-  return { keys, all: false, unresolved: [], regions: ["eu-north-1"], narrowed: false };
+  return { keys, all: false, unresolved: [], regions: ["eu-north-1"], narrowed: false, aliases: {} };
 }
 
 function event(o: RecordOptions): AuditEvent {

@@ -1,5 +1,6 @@
-// CloudTrail can deliver an event twice; eventID says which. A set of strings would cost ~80
-// bytes per event, so months of logs keep only a 64-bit hash of each id (16 bytes a slot at
+// CloudTrail can deliver an event twice; eventID with eventTime and eventName says which (the
+// Auditor adds that triple as one string). A set of strings would cost ~80
+// bytes per event, so months of logs keep only a 64-bit hash of each (16 bytes a slot at
 // half load); a false "duplicate" needs a 64-bit collision: odds about 3 in a million at 10^7 events.
 
 export class EventIdSet {

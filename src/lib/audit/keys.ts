@@ -5,6 +5,7 @@
 import { DescribeKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { awsErrorName, usageError } from "../errors.js";
 import type { KmsKeyEntry, Policy } from "../policy/schema.js";
+import type { AliasTarget } from "./types.js";
 
 const KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key\/[A-Za-z0-9-]+$/;
 
@@ -28,6 +29,11 @@ export interface AuditScope {
   regions: string[];
   /** Whether --key narrowed the scope (then failures naming no key are out of scope). */
   narrowed: boolean;
+  /**
+   * Inventory name -> the keys its alias named, oldest first (from the journal's times; the key
+   * KMS resolves today last): records that name a key only as alias/NAME are resolved by it.
+   */
+  aliases: Record<string, AliasTarget[]>;
 }
 
 export interface ScopeRequest {
@@ -37,17 +43,42 @@ export interface ScopeRequest {
    * Key ARNs the journal recorded for inventory names (generate, disable, schedule-deletion...):
    * after a replacement the alias names the new key, but the audit must still cover the old one.
    */
-  history?: { name: string; arn: string }[];
+  history?: { name: string; arn: string; since?: number }[];
 }
 
-/** The kms-key targets of journal entries, for ScopeRequest.history. */
-export function journalHistory(entries: { target?: { name?: string; arn?: string; kind?: string } | undefined }[]): { name: string; arn: string }[] {
-  const seen = new Map<string, string>();
+/** The kms-key targets of journal entries, for ScopeRequest.history; `since`: the ARN's first entry. */
+export function journalHistory(entries: { time?: string; target?: { name?: string; arn?: string; kind?: string } | undefined }[]): { name: string; arn: string; since: number }[] {
+  const seen = new Map<string, { name: string; since: number }>();
   for (const e of entries) {
     const t = e.target;
-    if (t?.kind === "kms-key" && t.name && t.arn && KEY_ARN.test(t.arn)) seen.set(t.arn, t.name);
+    if (t?.kind !== "kms-key" || !t.name || !t.arn || !KEY_ARN.test(t.arn)) continue;
+    const time = e.time ? Date.parse(e.time) : NaN;
+    const before = seen.get(t.arn);
+    seen.set(t.arn, { name: t.name, since: Math.min(before?.since ?? Infinity, Number.isNaN(time) ? Infinity : time) });
   }
-  return [...seen].map(([arn, name]) => ({ name, arn }));
+  return [...seen].map(([arn, v]) => ({ name: v.name, arn, since: Number.isFinite(v.since) ? v.since : 0 }));
+}
+
+/** Each inventory name's keys in the order the alias named them: the journal's, then today's. */
+function aliasTimeline(byArn: Map<string, KeyInfo>, history: { name: string; arn: string; since?: number }[], current: Map<string, string>): Record<string, AliasTarget[]> {
+  const out: Record<string, AliasTarget[]> = {};
+  for (const info of byArn.values()) {
+    const name = info.entry?.name;
+    if (!name) continue;
+    const fromJournal = history.find((h) => h.arn === info.arn && h.name === name)?.since;
+    (out[name] ??= []).push({ arn: info.arn, from: fromJournal ?? 0 });
+  }
+  for (const [name, targets] of Object.entries(out)) {
+    targets.sort((a, b) => a.from - b.from);
+    // Today's key without a journal entry: it follows every earlier key.
+    const now = current.get(name);
+    const i = targets.findIndex((t) => t.arn === now);
+    if (i >= 0 && !history.some((h) => h.arn === now)) {
+      const [t] = targets.splice(i, 1);
+      targets.push({ arn: t!.arn, from: targets.length ? targets[targets.length - 1]!.from + 1 : 0 });
+    }
+  }
+  return out;
 }
 
 export function regionOfEntry(policy: Policy, entry: KmsKeyEntry): string {
@@ -78,7 +109,7 @@ export async function resolveScope(policy: Policy, request: ScopeRequest, kms: (
   const narrowed = request.keys.length > 0;
   // Resolve the whole inventory even when --key narrows: an ARN given is then still named.
   const resolved = await Promise.all(inventory.map((entry) => resolveEntry(policy, entry, kms)));
-  const scope: AuditScope = { keys: new Map(), all: request.allKeys, unresolved: [], regions: [], narrowed };
+  const scope: AuditScope = { keys: new Map(), all: request.allKeys, unresolved: [], regions: [], narrowed, aliases: {} };
   const byArn = new Map<string, KeyInfo>();
   const unresolved = new Map<KmsKeyEntry, { name: string; region: string; reason: string }>();
   for (const r of resolved) {
@@ -92,6 +123,8 @@ export async function resolveScope(policy: Policy, request: ScopeRequest, kms: (
     byArn.set(h.arn, { arn: h.arn, region: KEY_ARN.exec(h.arn)![1]!, entry, label: current ? `${entry.name} (earlier key)` : entry.name });
     unresolved.delete(entry);
   }
+  const current = new Map(resolved.flatMap((r) => ("arn" in r && r.entry ? [[r.entry.name, r.arn] as [string, string]] : [])));
+  scope.aliases = aliasTimeline(byArn, request.history ?? [], current);
   for (const [entry, u] of unresolved) if (!narrowed || wantedEntries.includes(entry)) scope.unresolved.push(u);
   if (narrowed) {
     for (const entry of wantedEntries) {

@@ -41,20 +41,33 @@ export interface ReadResult {
   readStarted: bigint;
 }
 
+/** Nothing read yet (also the reading of an engine that reads no files itself: Athena). */
+export function emptyRead(): ReadResult {
+  const read: ReadStats = { files: 0, filesSkipped: 0, filesIgnored: 0, filesOutsideWindow: 0, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, badEvents: 0 };
+  return { read, skipped: [], skippedTotal: 0, sources: [], readStarted: process.hrtime.bigint() };
+}
+
 /** Read the source; `onFile` gets each readable file's result (events and changes) as it completes. */
 export async function readSource(ctx: Context, request: ReadRequest, onFile: (result: FileResult) => void): Promise<ReadResult> {
   const out = ctx.out;
   const { filter } = request;
-  const read: ReadStats = { files: 0, filesSkipped: 0, filesIgnored: 0, filesOutsideWindow: 0, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, badEvents: 0 };
-  const run: ReadResult = { read, skipped: [], skippedTotal: 0, sources: [], readStarted: process.hrtime.bigint() };
+  const run = emptyRead();
+  const read = run.read;
   let totalFiles = 0;
   const progress = out.progress("reading CloudTrail");
   const onResult = (r: FileResult) => {
-    read.files++;
+    // A large file comes in parts: counts add up; the file is counted (or skipped) with its last part.
+    if (!r.partial) read.files++;
     read.bytes += r.bytes;
     read.compressedBytes += r.compressedBytes;
     read.records += r.records;
     read.kmsEvents += r.kmsEvents;
+    if (r.notLog) {
+      // A digest or Config file found by its content: ignored like one found by its name.
+      read.files--;
+      read.filesIgnored++;
+      return;
+    }
     if (r.error) {
       read.filesSkipped++;
       run.skippedTotal++;

@@ -24,13 +24,13 @@ export interface ReadStats {
 export interface AuditReport {
   command: "audit-decrypts";
   window: { since: string; until: string };
-  sources: { kind: "api" | "s3" | "local"; location: string; detail?: Record<string, unknown> }[];
+  sources: { kind: "api" | "s3" | "local" | "athena"; location: string; detail?: Record<string, unknown> }[];
   scope: { allKeys: boolean; keys: { name: string; arn: string; region: string }[]; unresolved: { name: string; region: string; reason: string }[] };
   coverage: Coverage | { checked: false; reason: string };
   read: ReadStats;
   skipped: SkippedInput[];
   skippedTotal: number;
-  counts: { events: number; uses: number; management: number; failures: number; duplicates: number };
+  counts: { events: number; uses: number; management: number; failures: number; duplicates: number; unresolved: number };
   summary: KeySummary[];
   findings: Finding[];
   findingsBySeverity: Record<Severity, number>;

@@ -9,6 +9,9 @@ import type { AuditEvent, Finding, Severity } from "./types.js";
 
 export const EVIDENCE_CAP = 50;
 export const UNKNOWN_KEY = "(unknown key)";
+/** How a key reference that could not be resolved appears as a key (under --all-keys). */
+export const unresolvedLabel = (ref: string) => `${ref} (unresolved)`;
+const isArn = (key: string) => key.startsWith("arn:");
 
 export interface RuleSettings {
   failedThreshold: number;
@@ -83,6 +86,8 @@ export interface AuditCounts {
   /** Distinct events in scope. */
   events: number;
   duplicates: number;
+  /** Events naming a key that could not be resolved to an ARN (listed under --all-keys). */
+  unresolved: number;
   uses: number;
   management: number;
   failures: number;
@@ -117,9 +122,12 @@ interface Group {
   first: number;
   last: number;
   count: number;
-  evidence: string[];
+  /** The EVIDENCE_CAP earliest events (by time, then id): the same whatever order events come in. */
+  evidence: { time: number; id: string }[];
   failedCount: number;
 }
+
+const byTimeThenId = (a: { time: number; id: string }, b: { time: number; id: string }) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 interface Failure {
   time: number;
@@ -129,7 +137,7 @@ interface Failure {
   name: string;
 }
 
-const RULE_NAMES: Record<Finding["rule"], string> = {
+export const RULE_NAMES: Record<Finding["rule"], string> = {
   1: "use by a principal the policy does not allow for this key",
   2: "repeated failed KMS attempts",
   3: "use of a sensitive key outside business hours",
@@ -138,7 +146,7 @@ const RULE_NAMES: Record<Finding["rule"], string> = {
 };
 
 export class Auditor {
-  readonly counts: AuditCounts = { events: 0, duplicates: 0, uses: 0, management: 0, failures: 0 };
+  readonly counts: AuditCounts = { events: 0, duplicates: 0, unresolved: 0, uses: 0, management: 0, failures: 0 };
   /** Keys whose allowed roles list no principals: rule 1 cannot be checked for them. */
   readonly uncheckable = new Set<string>();
   private readonly ids = new EventIdSet();
@@ -164,13 +172,18 @@ export class Auditor {
     }
   }
 
-  /** Count one event (once per eventID); false for a duplicate. */
+  /**
+   * Count one event; false for a duplicate. A duplicate is the same eventID with the same
+   * eventTime and eventName (CloudTrail delivering a record twice); records sharing only an
+   * eventID are different records.
+   */
   add(event: AuditEvent): boolean {
-    if (!this.ids.add(event.id)) {
+    if (!this.ids.add(`${event.id}\u0000${event.time}\u0000${event.name}`)) {
       this.counts.duplicates++;
       return false;
     }
     this.counts.events++;
+    if (event.unresolvedKey !== undefined) this.counts.unresolved++;
     const kind = classify(event.name);
     const failed = event.errorCode !== undefined;
     if (failed) this.counts.failures++;
@@ -183,15 +196,21 @@ export class Auditor {
       if (event.name === "ScheduleKeyDeletion") this.group(4, "critical", keyArn, event, event.id);
       else if (MANAGEMENT_ALERTS.has(event.name)) this.group(5, "notable", keyArn, event, `${event.name}`);
     }
-    if (failed) this.failuresList.push({ time: event.time, id: event.id, principal: event.principal, key: keys.length === 1 ? keys[0]! : keys.join(","), name: event.name });
+    if (failed && keys.length > 0) this.failuresList.push({ time: event.time, id: event.id, principal: event.principal, key: keys.join(","), name: event.name });
     return true;
   }
 
-  /** The keys of an event that are in scope (all of them with --all-keys). */
+  /**
+   * The keys of an event that are in scope (all of them with --all-keys); a key reference that
+   * could not be resolved as "REF (unresolved)" under --all-keys; "(unknown key)" for a failed call
+   * that names none. Every rule takes an event's keys from here.
+   */
   keysOf(event: AuditEvent): string[] {
-    if (event.keys.length === 0) return [UNKNOWN_KEY];
-    if (this.scope.all) return event.keys;
-    return event.keys.filter((k) => this.scope.keys.has(k));
+    const keys = this.scope.all ? [...event.keys] : event.keys.filter((k) => this.scope.keys.has(k));
+    if (event.unresolvedKey !== undefined) {
+      if (this.scope.all) keys.push(unresolvedLabel(event.unresolvedKey));
+    } else if (event.keys.length === 0) keys.push(UNKNOWN_KEY);
+    return keys;
   }
 
   label(keyArn: string): string {
@@ -253,7 +272,13 @@ export class Auditor {
     if (event.errorCode) g.failedCount++;
     g.first = Math.min(g.first, event.time);
     g.last = Math.max(g.last, event.time);
-    if (g.evidence.length < EVIDENCE_CAP) g.evidence.push(event.id);
+    const item = { time: event.time, id: event.id };
+    if (g.evidence.length < EVIDENCE_CAP) g.evidence.push(item);
+    else {
+      let latest = 0;
+      for (let i = 1; i < g.evidence.length; i++) if (byTimeThenId(g.evidence[i]!, g.evidence[latest]!) > 0) latest = i;
+      if (byTimeThenId(item, g.evidence[latest]!) < 0) g.evidence[latest] = item;
+    }
   }
 
   /** Rule 2 over the failures: more than `threshold` by one principal within the window (sliding). */
@@ -267,7 +292,7 @@ export class Auditor {
     const { failedThreshold: threshold, failedWindowMs: window } = this.settings;
     const out: Finding[] = [];
     for (const [principal, list] of byPrincipal) {
-      list.sort((a, b) => a.time - b.time);
+      list.sort(byTimeThenId);
       let start = 0;
       let burst: { from: number; to: number } | undefined;
       const flush = () => {
@@ -280,7 +305,7 @@ export class Auditor {
           ruleName: RULE_NAMES[2],
           severity: "high",
           key: keys.map((k) => this.label(k)).join(", "),
-          ...(keys.length === 1 && keys[0] !== UNKNOWN_KEY ? { keyArn: keys[0] } : {}),
+          ...(keys.length === 1 && isArn(keys[0]!) ? { keyArn: keys[0] } : {}),
           principal,
           first: iso(events[0]!.time),
           last: iso(events[events.length - 1]!.time),
@@ -295,7 +320,8 @@ export class Auditor {
       for (let end = 0; end < list.length; end++) {
         while (list[end]!.time - list[start]!.time > window) start++;
         if (end - start + 1 > threshold) {
-          if (burst && start <= burst.to) burst.to = end;
+          // Overlapping or adjacent windows are one burst: its events are every failure of those windows.
+          if (burst && start <= burst.to + 1) burst.to = end;
           else {
             flush();
             burst = { from: start, to: end };
@@ -311,7 +337,7 @@ export class Auditor {
     const out: Finding[] = [];
     for (const g of this.groups.values()) {
       const key = this.label(g.keyArn);
-      const ops = [...g.operations];
+      const ops = [...g.operations].sort();
       const failedNote = g.failedCount ? ` (${g.failedCount} failed)` : "";
       const message =
         g.rule === 1
@@ -326,20 +352,19 @@ export class Auditor {
         ruleName: RULE_NAMES[g.rule],
         severity: g.severity,
         key,
-        ...(g.keyArn !== UNKNOWN_KEY ? { keyArn: g.keyArn } : {}),
+        ...(isArn(g.keyArn) ? { keyArn: g.keyArn } : {}),
         principal: g.principal,
         first: iso(g.first),
         last: iso(g.last),
         count: g.count,
         operations: ops,
         message,
-        evidence: g.evidence,
+        evidence: g.evidence.sort(byTimeThenId).map((e) => e.id),
         evidenceTotal: g.count,
       });
     }
     out.push(...this.failureBursts());
-    const rank = (s: Severity) => ["critical", "high", "medium", "notable"].indexOf(s);
-    return out.sort((a, b) => rank(a.severity) - rank(b.severity) || a.rule - b.rule || a.first.localeCompare(b.first));
+    return sortFindings(out);
   }
 
   summary(): KeySummary[] {
@@ -352,7 +377,7 @@ export class Auditor {
         ? [...k.principals].map(([principal, p]) => ({
             principal,
             via: [...p.via].sort(),
-            operations: Object.fromEntries([...p.operations].sort((a, b) => b[1] - a[1])),
+            operations: Object.fromEntries([...p.operations].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
             uses: p.uses,
             management: p.management,
             failures: p.failures,
@@ -362,8 +387,8 @@ export class Auditor {
         : [];
       principals.sort((a, b) => b.uses - a.uses || b.failures - a.failures || a.principal.localeCompare(b.principal));
       out.push({
-        key: arn === UNKNOWN_KEY ? UNKNOWN_KEY : this.label(arn),
-        ...(arn !== UNKNOWN_KEY ? { arn } : {}),
+        key: isArn(arn) ? this.label(arn) : arn,
+        ...(isArn(arn) ? { arn } : {}),
         uses: k?.uses ?? 0,
         management: k?.management ?? 0,
         failures: k?.failures ?? 0,
@@ -374,6 +399,13 @@ export class Auditor {
     }
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
+}
+
+/** Most severe first, then by rule, time, key, principal: the same order whatever the engine. */
+export function sortFindings(findings: Finding[]): Finding[] {
+  const rank = (s: Severity) => ["critical", "high", "medium", "notable"].indexOf(s);
+  const text = (f: Finding) => `${f.first}\u0000${f.key}\u0000${f.principal}\u0000${f.operations.join(",")}`;
+  return findings.sort((a, b) => rank(a.severity) - rank(b.severity) || a.rule - b.rule || (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -5,6 +5,7 @@ import type { GlobalOptions } from "../cli-options.js";
 import { localActor, type Context } from "../context.js";
 import { DropkeysError, ExitCode, failure, usageError } from "../errors.js";
 import type { Actor } from "../journal/journal.js";
+import { parseDuration } from "../duration.js";
 import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
@@ -12,13 +13,14 @@ import { analyzeChanges, changeCoverage, changesNeedAttention, changesSummary, c
 import { renderChanges } from "./changes-report.js";
 import { SECRETS_SOURCE } from "./changes.js";
 import { KMS_SOURCE } from "./normalize.js";
-import { readSource, sourceKind as kindOf, type SourceKind } from "./read.js";
+import { emptyRead, readSource, sourceKind as kindOf, type SourceKind } from "./read.js";
 import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport } from "./report.js";
-import { Auditor, ruleSettings, severityAtLeast } from "./rules.js";
+import { findingOf, runOnAthena, type AthenaStats } from "./athena.js";
+import { Auditor, ruleSettings, severityAtLeast, sortFindings } from "./rules.js";
 import { defaultWorkers } from "./sources/local.js";
 import { parseS3Url } from "./sources/s3.js";
-import { athenaSql } from "./sql.js";
-import { SEVERITIES, type ScanFilter, type Severity } from "./types.js";
+import { athenaSql, athenaStatements } from "./sql.js";
+import { SEVERITIES, type Finding, type ScanFilter, type Severity } from "./types.js";
 
 export interface AuditOptions extends GlobalOptions {
   source: string;
@@ -32,6 +34,11 @@ export interface AuditOptions extends GlobalOptions {
   strict: boolean;
   printSql: boolean;
   athenaTable: string;
+  engine: string;
+  athenaWorkgroup: string;
+  athenaOutput?: string;
+  athenaDatabase: string;
+  athenaTimeout: string;
   concurrency: string;
   workers?: string;
   coverage: boolean;
@@ -64,6 +71,12 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
   const workers = positiveInt(options.workers, "--workers", defaultWorkers(), 0);
   const concurrency = positiveInt(options.concurrency, "--concurrency", 8);
+  if (options.engine !== "local" && options.engine !== "athena") throw usageError(`--engine: expected local or athena, got "${options.engine}"`);
+  const athena = options.engine === "athena";
+  if (athena && options.athenaOutput !== undefined && !/^s3:\/\/[^/]+/.test(options.athenaOutput)) throw usageError(`--athena-output: expected s3://BUCKET/PREFIX, got "${options.athenaOutput}"`);
+  const athenaTimeoutMs = parseDuration(options.athenaTimeout) ?? 0;
+  if (athena && !(athenaTimeoutMs > 0)) throw usageError(`--athena-timeout: expected a duration such as 30m, got "${options.athenaTimeout}"`);
+  if (athena && options.alsoChanges) throw usageError("--also-changes reads the records themselves: it needs --engine local");
   const sourceKind = kindOf(options.source);
   if (sourceKind === "s3") parseS3Url(options.source);
 
@@ -94,7 +107,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if ("gaps" in coverage) for (const gap of coverage.gaps) out.warn(gap);
   const also = options.alsoChanges ? await prepareAlsoChanges(ctx, options, sourceKind, scope, since, now) : undefined;
 
-  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed, ...(also ? { changes: true } : {}) };
+  const filter: ScanFilter = { since: since.getTime(), until: until.getTime(), keys: scope.all ? null : [...scope.keys.keys()], keepKeyless: !scope.narrowed, aliases: scope.aliases, ...(also ? { changes: true } : {}) };
   const auditor = new Auditor(scope, ctx.policy, settings);
   const streamOut = options.ndjson || options.csv;
   // `... --ndjson | head` closes the pipe early: stop writing, finish the audit (journal, exit code).
@@ -111,7 +124,24 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
   if (options.csv) write(CSV_HEADER);
   const label = (arn: string) => auditor.label(arn);
 
-  const { read, skipped, skippedTotal, sources, readStarted } = await readSource(
+  let athenaFindings: Finding[] | undefined;
+  const { read, skipped, skippedTotal, sources, readStarted } = athena
+    ? await (async () => {
+        const statements = athenaStatements(ctx.policy, scope, settings, { table: options.athenaTable, since, until });
+        const { rows, stats } = await runOnAthena(ctx.aws.athena(ctx.defaultRegion), statements, {
+          workgroup: options.athenaWorkgroup,
+          output: options.athenaOutput,
+          database: options.athenaDatabase,
+          timeoutMs: athenaTimeoutMs,
+        });
+        athenaFindings = sortFindings(rows.map((row) => findingOf(row, (arn) => auditor.label(arn))));
+        notes.push("Athena engine: the findings of rules 1-5 only; the summary per key needs a local reading (--engine local).");
+        return {
+          ...emptyRead(),
+          sources: [{ kind: "athena" as const, location: `${options.athenaDatabase}.${options.athenaTable} (workgroup ${options.athenaWorkgroup})`, detail: { queries: stats.queries } satisfies AthenaStats as unknown as Record<string, unknown> }],
+        };
+      })()
+    : await readSource(
     ctx,
     {
       source: options.source,
@@ -136,8 +166,11 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     },
   );
 
-  const findings = auditor.findings();
+  const findings = athenaFindings ?? auditor.findings();
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
+  if (auditor.counts.unresolved && !scope.all) {
+    notes.push(`${auditor.counts.unresolved} event${auditor.counts.unresolved === 1 ? " names a key" : "s name keys"} that could not be resolved to an ARN (an alias of no inventory key); --all-keys lists them.`);
+  }
   for (const k of auditor.uncheckable) notes.push(`Rule 1 not checked for ${k}: its decryptRoles/encryptRoles list no principals in the policy (roles.<name>.principals).`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const readSeconds = Math.max(1e-3, Number(process.hrtime.bigint() - readStarted) / 1e9);
@@ -155,7 +188,7 @@ export async function runAudit(ctx: Context, options: AuditOptions): Promise<voi
     skipped,
     skippedTotal,
     counts: auditor.counts,
-    summary: auditor.summary(),
+    summary: athena ? [] : auditor.summary(),
     findings,
     findingsBySeverity: bySeverity,
     failOn,

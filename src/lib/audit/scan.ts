@@ -2,7 +2,7 @@
 // finds each record's bytes without parsing them (a small state machine over strings and
 // brackets), so only records that can be KMS events are handed to JSON.parse and a file is
 // never held in memory whole.
-import { createGunzip } from "node:zlib";
+import { createGunzip, gunzipSync } from "node:zlib";
 import type { Readable } from "node:stream";
 import { maybeSecretsManager, takeChange } from "./changes.js";
 import { inScope, normalize } from "./normalize.js";
@@ -17,6 +17,17 @@ const NEEDLE = Buffer.from("kms.amazonaws.com");
 const UNICODE_ESCAPE = Buffer.from("\\u");
 
 export class NotCloudTrailError extends Error {}
+
+/** A file that is not a log at all (a digest, an AWS Config file): ignored like digest files, not skipped. */
+export class NotLogFileError extends Error {}
+
+/** Top-level keys that say what a JSON file in a log bucket is, when it is not a trail log. */
+const NOT_LOG_SHAPES: [key: string, what: string][] = [
+  ["digestStartTime", "a CloudTrail digest file"],
+  ["digestPublicKeyFingerprint", "a CloudTrail digest file"],
+  ["configurationItems", "an AWS Config history or snapshot file"],
+  ["configSnapshotId", "an AWS Config snapshot file"],
+];
 
 /**
  * Splits a CloudTrail file into records as bytes arrive. `onRecord(buf, start, end, maybeKms)`
@@ -38,6 +49,8 @@ export class RecordScanner {
   private recStart = -1;
   private strStart = -1;
   private lastKey = "";
+  /** The top-level keys seen (a few): they tell a digest or Config file from a damaged log. */
+  private readonly topKeys = new Set<string>();
   private nextHit = -1;
   private nextEscape = -1;
 
@@ -71,7 +84,10 @@ export class RecordScanner {
           continue;
         }
         inString = false;
-        if (depth === 1 && this.expectKey) this.lastKey = buf.toString("latin1", this.strStart + 1, i);
+        if (depth === 1 && this.expectKey) {
+          this.lastKey = buf.toString("latin1", this.strStart + 1, i);
+          if (this.topKeys.size < 32) this.topKeys.add(this.lastKey);
+        }
         i++;
         continue;
       }
@@ -144,7 +160,11 @@ export class RecordScanner {
   end(): void {
     if (!this.started) throw new NotCloudTrailError("the file is empty");
     if (this.depth !== 0 || this.inString) throw new NotCloudTrailError("the JSON ends early (truncated file)");
-    if (!this.sawRecords) throw new NotCloudTrailError('not a CloudTrail log file (no "Records" array)');
+    if (!this.sawRecords) {
+      const shape = NOT_LOG_SHAPES.find(([key]) => this.topKeys.has(key));
+      if (shape) throw new NotLogFileError(shape[1]);
+      throw new NotCloudTrailError('not a CloudTrail log file (no "Records" array)');
+    }
   }
 
   private emit(buf: Buffer, start: number, end: number): void {
@@ -175,7 +195,7 @@ export function takeRecord(result: FileResult, text: string, filter: ScanFilter,
     return;
   }
   if (filter.changes) takeChange(result, record, filter);
-  const normalized = normalize(record);
+  const normalized = normalize(record, filter);
   if ("skip" in normalized) return;
   if ("problem" in normalized) {
     result.badEvents++;
@@ -191,29 +211,70 @@ export interface ReadOptions {
   gzip: boolean;
   filter: ScanFilter;
   compressedBytes?: number;
+  /**
+   * Gets a large file's events in parts as they are read (memory then holds one part, not the
+   * file); the returned promise holds the reading back until the consumer has taken the part.
+   */
+  onPart?: (part: FileResult) => void | Promise<void>;
+}
+
+/** Events per part of a large file. */
+export const PART_EVENTS = 4096;
+/** Files up to this size (compressed) are read whole and synchronously: no stream per file. */
+export const SMALL_FILE = 4 << 20;
+
+function emptyResult(name: string, compressedBytes = 0): FileResult {
+  return { file: name, bytes: 0, compressedBytes, records: 0, kmsEvents: 0, events: [], badEvents: 0 };
+}
+
+function scannerFor(result: () => FileResult, filter: ScanFilter): RecordScanner {
+  const keySet = filter.keys ? new Set(filter.keys) : null;
+  return new RecordScanner((buf, start, end, maybeKms) => {
+    const r = result();
+    r.records++;
+    if (maybeKms || (filter.changes && maybeSecretsManager(buf, start, end))) takeRecord(r, buf.toString("utf8", start, end), filter, keySet, "a record that is not valid JSON");
+  });
+}
+
+/** Record a read failure in `result`: damage of the input is reported; a failure of our own is thrown. */
+function settleError(result: FileResult, error: unknown, gzip: boolean): void {
+  if (error instanceof NotLogFileError) {
+    result.events = [];
+    result.notLog = error.message;
+    return;
+  }
+  if (!isInputError(error)) throw error;
+  result.events = [];
+  result.error = describeReadError(error, gzip);
+}
+
+/**
+ * Read one small CloudTrail file held in memory (gzip or not): the fast path for the many small
+ * files of a real archive (no stream, no gunzip object per file).
+ */
+export function readCloudTrailBuffer(data: Buffer, options: ReadOptions): FileResult {
+  const result = emptyResult(options.name, options.compressedBytes ?? data.length);
+  const scanner = scannerFor(() => result, options.filter);
+  try {
+    const text = options.gzip ? gunzipSync(data) : data;
+    result.bytes = text.length;
+    scanner.push(text);
+    scanner.end();
+  } catch (error) {
+    settleError(result, error, options.gzip);
+  }
+  return result;
 }
 
 /**
  * Read one CloudTrail file from a byte stream: gunzip (when gzip), split, pre-filter, parse and
  * normalise the KMS events, keep those in scope. Damage (truncated gzip, not CloudTrail JSON) is
- * reported in `error`, never thrown: the caller warns, skips and counts.
+ * reported in `error`, never thrown: the caller warns, skips and counts. With `onPart`, events are
+ * handed over in parts as they are read; the returned result is the last part.
  */
 export async function readCloudTrail(input: Readable, options: ReadOptions): Promise<FileResult> {
-  const { filter } = options;
-  const keySet = filter.keys ? new Set(filter.keys) : null;
-  const result: FileResult = {
-    file: options.name,
-    bytes: 0,
-    compressedBytes: options.compressedBytes ?? 0,
-    records: 0,
-    kmsEvents: 0,
-    events: [],
-    badEvents: 0,
-  };
-  const scanner = new RecordScanner((buf, start, end, maybeKms) => {
-    result.records++;
-    if (maybeKms || (filter.changes && maybeSecretsManager(buf, start, end))) takeRecord(result, buf.toString("utf8", start, end), filter, keySet, "a record that is not valid JSON");
-  });
+  let result = emptyResult(options.name, options.compressedBytes ?? 0);
+  const scanner = scannerFor(() => result, options.filter);
   let compressed = 0;
   if (options.compressedBytes === undefined) input.on("data", (chunk: Buffer) => (compressed += chunk.length));
   const stream: Readable = options.gzip ? input.pipe(createGunzip({ chunkSize: 256 * 1024 })) : input;
@@ -223,15 +284,27 @@ export async function readCloudTrail(input: Readable, options: ReadOptions): Pro
     for await (const chunk of stream) {
       result.bytes += (chunk as Buffer).length;
       scanner.push(chunk as Buffer);
+      if (options.onPart && result.events.length >= PART_EVENTS) {
+        const part = { ...result, partial: true, compressedBytes: 0 };
+        result = emptyResult(options.name, result.compressedBytes);
+        await options.onPart(part);
+      }
     }
     scanner.end();
   } catch (error) {
     input.destroy();
-    result.events = [];
-    result.error = describeReadError(error, options.gzip);
+    settleError(result, error, options.gzip);
   }
   if (options.compressedBytes === undefined) result.compressedBytes = options.gzip ? compressed : result.bytes;
   return result;
+}
+
+/** Damage of the input (its bytes, its download), as opposed to a failure of the tool itself. */
+function isInputError(error: unknown): boolean {
+  if (error instanceof NotCloudTrailError) return true;
+  const e = error as { code?: unknown; name?: unknown; $metadata?: unknown };
+  // zlib (Z_...), file system and socket (E...) errors, and AWS SDK errors of a download.
+  return (typeof e?.code === "string" && /^(Z_|E[A-Z]|ERR_STREAM_PREMATURE_CLOSE)/.test(e.code)) || e?.$metadata !== undefined || e?.name === "AbortError";
 }
 
 function describeReadError(error: unknown, gzip: boolean): string {

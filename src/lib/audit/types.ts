@@ -14,8 +14,13 @@ export interface AuditEvent {
   region: string;
   /** Account the event was recorded in (recipientAccountId, else the caller's). */
   account: string;
-  /** Key ARNs from resources[] (a ReEncrypt names two); empty for some failed calls. */
+  /**
+   * Key ARNs: from resources[] (a ReEncrypt names two), else keyId / sourceKeyId /
+   * destinationKeyId resolved (ARN, key id, alias). Empty when none is named or none resolves.
+   */
   keys: string[];
+  /** A key reference the record names that could not be resolved to an ARN (an unknown alias). */
+  unresolvedKey?: string;
   /** The role behind a session (sessionIssuer.arn), else the caller's ARN, else "service:NAME" / "unknown". */
   principal: string;
   /** The session ARN (assumed-role/ROLE/SESSION) when it differs from the principal. */
@@ -26,7 +31,7 @@ export interface AuditEvent {
   identityType: string;
   sourceIp?: string;
   errorCode?: string;
-  /** For ReEncrypt: which of `keys` was the source (decrypt side). */
+  /** For ReEncrypt: which of `keys` was the source (the decrypt side); absent when KMS's record does not say. */
   sourceKey?: string;
 }
 
@@ -60,6 +65,12 @@ export interface SkippedInput {
   count: number;
 }
 
+/** An alias the audit can resolve: the key ARN it named from `from` (epoch ms) on. */
+export interface AliasTarget {
+  arn: string;
+  from: number;
+}
+
 /** What the parsers need to know to drop what is out of scope as early as possible. */
 export interface ScanFilter {
   since: number;
@@ -70,11 +81,23 @@ export interface ScanFilter {
   keepKeyless: boolean;
   /** Also keep the window's key and secret changes (audit-changes) in FileResult.changes. */
   changes?: boolean;
+  /**
+   * Alias name (without "alias/") -> the keys it named, oldest first: inventory names resolved
+   * through KMS, and the journal's earlier ARNs of a name. Records naming a key only by alias
+   * (no resources[]) are resolved through it at the record's time.
+   */
+  aliases?: Record<string, AliasTarget[]>;
 }
 
-/** The result of reading one CloudTrail file: its matching events and its counts. */
+/**
+ * The result of reading one CloudTrail file: its matching events and its counts. A large file is
+ * delivered in parts: every part but the last has `partial` set; counts are per part (add them up).
+ */
 export interface FileResult {
   file: string;
+  partial?: boolean;
+  /** Not a log file (a digest, CloudTrail Insight or AWS Config file recognised by its content): ignored, not skipped. */
+  notLog?: string;
   /** Uncompressed bytes read. */
   bytes: number;
   compressedBytes: number;

@@ -2,6 +2,7 @@
 // interface endpoints), the SDK's own credential chain, adaptive retries.
 import { createRequire } from "node:module";
 import type { ACMClient } from "@aws-sdk/client-acm";
+import type { AthenaClient } from "@aws-sdk/client-athena";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -10,7 +11,7 @@ import type { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { Policy } from "../policy/schema.js";
 
-export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail" | "acm";
+export type AwsService = "kms" | "secretsmanager" | "s3" | "sts" | "cloudtrail" | "acm" | "athena";
 
 export interface AwsOptions {
   /** --endpoint-url: one URL for every service (highest precedence). */
@@ -49,6 +50,7 @@ const sdk = {
   s3: () => (requireSdk("@aws-sdk/client-s3") as typeof import("@aws-sdk/client-s3")).S3Client,
   sts: () => (requireSdk("@aws-sdk/client-sts") as typeof import("@aws-sdk/client-sts")).STSClient,
   acm: () => (requireSdk("@aws-sdk/client-acm") as typeof import("@aws-sdk/client-acm")).ACMClient,
+  athena: () => (requireSdk("@aws-sdk/client-athena") as typeof import("@aws-sdk/client-athena")).AthenaClient,
   cloudtrail: () => (requireSdk("@aws-sdk/client-cloudtrail") as typeof import("@aws-sdk/client-cloudtrail")).CloudTrailClient,
   credentialChain: () => (requireSdk("@aws-sdk/credential-providers") as typeof import("@aws-sdk/credential-providers")).fromNodeProviderChain,
 };
@@ -76,6 +78,9 @@ export class AwsClients {
   }
   acm(region: string): ACMClient {
     return this.client("acm", region, (c) => new (sdk.acm())(c));
+  }
+  athena(region: string): AthenaClient {
+    return this.client("athena", region, (c) => new (sdk.athena())(c));
   }
 
   /** The endpoint a service uses in a region ("AWS" when the SDK decides), for messages. */
@@ -112,5 +117,5 @@ export class AwsClients {
 }
 
 function envName(service: AwsService): string {
-  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL", acm: "ACM" }[service];
+  return { kms: "KMS", secretsmanager: "SECRETS_MANAGER", s3: "S3", sts: "STS", cloudtrail: "CLOUDTRAIL", acm: "ACM", athena: "ATHENA" }[service];
 }

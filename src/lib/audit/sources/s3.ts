@@ -6,6 +6,7 @@ import type { Readable } from "node:stream";
 import { awsErrorName, failure, usageError } from "../../errors.js";
 import { readCloudTrail } from "../scan.js";
 import type { FileResult, ScanFilter } from "../types.js";
+import { InOrder } from "./ordered.js";
 
 export interface S3Location {
   bucket: string;
@@ -120,7 +121,11 @@ async function discover(s3: S3Client, loc: S3Location, options: { regions: strin
   return listing;
 }
 
-/** Download and read the objects, `concurrency` at a time; a vanished or unreadable object is a skipped file. */
+/**
+ * Download and read the objects, `concurrency` at a time, delivered in the listing's order (a
+ * download ahead of the head waits once it holds a part); a vanished or unreadable object is a
+ * skipped file.
+ */
 export async function readS3Objects(
   s3: S3Client,
   bucket: string,
@@ -129,10 +134,14 @@ export async function readS3Objects(
   concurrency: number,
   onResult: (result: FileResult) => void,
 ): Promise<void> {
+  const order = new InOrder(onResult);
+  const lanes = Math.max(1, Math.min(concurrency, objects.length));
   let next = 0;
   const worker = async () => {
     while (next < objects.length) {
-      const o = objects[next++]!;
+      const i = next++;
+      const o = objects[i]!;
+      await order.within(i, lanes * 2);
       const name = `s3://${bucket}/${o.key}`;
       let body: Readable;
       try {
@@ -141,11 +150,12 @@ export async function readS3Objects(
       } catch (error) {
         const code = awsErrorName(error);
         const reason = code === "NoSuchKey" ? "the object vanished between listing and download (NoSuchKey)" : `cannot download it (${code ?? "error"}: ${(error as Error).message})`;
-        onResult({ file: name, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, events: [], badEvents: 0, error: reason });
+        await order.push(i, [{ file: name, bytes: 0, compressedBytes: 0, records: 0, kmsEvents: 0, events: [], badEvents: 0, error: reason }], true);
         continue;
       }
-      onResult(await readCloudTrail(body, { name, gzip: o.key.endsWith(".gz"), filter, compressedBytes: o.size }));
+      const last = await readCloudTrail(body, { name, gzip: o.key.endsWith(".gz"), filter, compressedBytes: o.size, onPart: (part) => order.push(i, [part], false) });
+      await order.push(i, [last], true);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, objects.length)) }, worker));
+  await Promise.all(Array.from({ length: lanes }, worker));
 }
