@@ -112,7 +112,13 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   const binding = { policy: lastSeal(before)?.digest ?? null, journal: journalId(before), rule: ruleName };
   // A journal behind or diverged from its write-once mirror stops everything (exit 5).
   const mirror = mutating ? mirrorFor(ctx) : undefined;
-  if (mirror) await mirror.reconcile(before, ctx.policy.journal?.id ?? null);
+  if (mirror) {
+    await mirror.reconcile(before, ctx.policy.journal?.id ?? null).catch((error: unknown) => {
+      // An unreachable mirror does not hold up an emergency disable; a disagreeing one does.
+      if (spec.operation !== "disable" || !isDropkeysError(error) || error.code !== "journal.mirror-unavailable") throw error;
+      ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);
+    });
+  }
 
   const preflight = await spec.preflight();
   for (const warning of preflight.warnings ?? []) ctx.out.warn(warning);
