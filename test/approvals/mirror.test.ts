@@ -7,13 +7,13 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { CreateAliasCommand, DescribeKeyCommand, EnableKeyCommand } from "@aws-sdk/client-kms";
-import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectLockConfigurationCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { entryHash, type JournalEntry } from "../../src/lib/journal/journal.js";
 import { listMirrorEntries, JournalMirror } from "../../src/lib/journal/mirror.js";
 import { approverEntries, makeSshApprover, signRequest } from "../support/approvers.js";
-import { cliAwsEnv, kmsClient, s3Client } from "../support/aws.js";
+import { cliAwsEnv, kmsClient, motoUrl, s3Client } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
 import { suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "../keys/setup.js";
@@ -203,3 +203,22 @@ describe("the journal mirror", () => {
   });
 });
 
+
+describe("dropkeys init and the mirror bucket", () => {
+  it("prints the bucket settings, and --create-mirror creates the bucket with Object Lock in COMPLIANCE mode", async () => {
+    const dir = mkdtempSync(path.join(w.dir, "init-"));
+    const other = `dk-init-${suffix()}`;
+    const out = path.join(dir, "dropkeys.policy.yaml");
+    let r = await runCli(["init", "--out", out, "--mirror", `s3://${other}/legal`], { env: cliAwsEnv, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`aws s3api create-bucket --bucket ${other} --region eu-north-1 --object-lock-enabled-for-bucket`);
+    expect(r.stdout).toContain('"Mode":"COMPLIANCE","Days":1827');
+    expect((parse(readFileSync(out, "utf8")) as { journal: unknown }).journal).toEqual({ mirror: `s3://${other}/legal`, retentionDays: 1827 });
+    r = await runCli(["init", "--out", out, "--mirror", `s3://${other}/legal`, "--create-mirror", "--endpoint-url", motoUrl(), "--region", "eu-north-1"], { env: cliAwsEnv, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Kept ${out} as it is.`);
+    expect(r.stdout).toContain(`Created ${other} with these settings.`);
+    const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: other }));
+    expect(lock.ObjectLockConfiguration).toMatchObject({ ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: 1827 } } });
+  });
+});
