@@ -9,7 +9,7 @@ import type { OperationOptions } from "./cli-options.js";
 import type { Context } from "./context.js";
 import { approvalError, DropkeysError, ExitCode, failure, isDropkeysError, journalError, usageError } from "./errors.js";
 import type { Actor, Journal, JournalEntry, JournalVerification } from "./journal/journal.js";
-import { mirrorFor, type JournalMirror } from "./journal/mirror.js";
+import { checkPinnedJournal, mirrorFor, type JournalMirror } from "./journal/mirror.js";
 import { refuseInjectedNodeOptions } from "./node-options.js";
 import type { ApprovalRule } from "./policy/schema.js";
 
@@ -108,12 +108,13 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   if (!flags.dryRun) journal.checkWritable();
   const before = journal.entries();
   checkRegistry(ctx.policy, before);
+  checkPinnedJournal(ctx.policy.journal?.id, before);
   // What the request is bound to: the seal in force (for a seal, the previous one) and this journal.
   const binding = { policy: lastSeal(before)?.digest ?? null, journal: journalId(before), rule: ruleName };
   // A journal behind or diverged from its write-once mirror stops everything (exit 5).
   const mirror = mutating ? mirrorFor(ctx) : undefined;
   if (mirror) {
-    await mirror.reconcile(before, ctx.policy.journal?.id ?? null).catch((error: unknown) => {
+    await mirror.reconcile(before).catch((error: unknown) => {
       // An unreachable mirror does not hold up an emergency disable; a disagreeing one does.
       if (spec.operation !== "disable" || !isDropkeysError(error) || error.code !== "journal.mirror-unavailable") throw error;
       ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);

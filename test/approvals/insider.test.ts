@@ -4,18 +4,24 @@
 // do it, through the built CLI against the emulators, and must end refused before anything
 // happens (exit 3 for approvals, seals and bindings) or detected (`log verify` exit 1 naming the
 // entry and the kind of change).
-import { readFileSync, writeFileSync } from "node:fs";
+import { createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { CreateAliasCommand, DescribeKeyCommand, DisableKeyCommand } from "@aws-sdk/client-kms";
+import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, GetPublicKeyCommand } from "@aws-sdk/client-kms";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { kmsSign, KMS_APPROVAL_FORMAT } from "../../src/lib/approvals/kms.js";
+import { AwsClients } from "../../src/lib/aws/clients.js";
 import { openDatabase } from "../../src/lib/db/index.js";
 import { dropDatabaseSection, seedDropDatabase } from "../../src/lib/envelope/seed.js";
 import { Journal } from "../../src/lib/journal/journal.js";
-import { signRequest } from "../support/approvers.js";
-import { cliAwsEnv, kmsClient } from "../support/aws.js";
+import { makeSshApprover, signRequest } from "../support/approvers.js";
+import { cliAwsEnv, kmsClient, kmsUrl } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
-import { suffix } from "../support/policy.js";
+import { emulatorEndpoints, suffix, writePolicy } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "../keys/setup.js";
 import { createKmsKey } from "../db/support.js";
 
@@ -134,6 +140,18 @@ describe("an edited policy approves nothing", () => {
     void restore;
   });
 
+  it("a pinned journal id: a first-use seal in a fresh directory is refused (exit 3)", async () => {
+    const id = w.journal()[0]!.hash as string;
+    editPolicy(w, (p) => {
+      p.journal = { id };
+    });
+    expect((await w.approved(["policy", "seal", "--reason", "pin the journal"], [w.alem, w.alice])).code).toBe(0);
+    const fresh = path.join(w.dir, "fresh-legal");
+    const r = await runCli(["policy", "seal", "--request-out", path.join(w.dir, "fresh.json"), "--policy", w.policyFile, "--journal", fresh], { env: cliAwsEnv, cwd: w.dir });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`the policy pins journal ${id.slice(0, 16)}…, but this journal is empty`);
+  });
+
   it("an empty-approvals intent and an edited internkontroll.md are detected by log verify --approvals (exit 1 naming the entry)", async () => {
     expect((await w.cli(["log", "verify", "--approvals"])).code).toBe(0);
     const journal = new Journal(w.journalDir);
@@ -190,5 +208,95 @@ describe("NODE_OPTIONS", () => {
     expect(await keyState(key.keyId)).toBe("Enabled");
     // Read-only commands are not affected.
     expect((await w.cli(["log", "verify"], { NODE_OPTIONS: `--require=${preload}` })).code).toBe(0);
+  });
+});
+
+/** The insider's KMS "endpoint": forwards to the real one, but answers GetPublicKey with her own key. */
+async function swappingProxy(attackerKeyArn: string): Promise<{ server: Server; url: string; publicKeyCalls: () => number }> {
+  let calls = 0;
+  const upstream = kmsUrl("eu-north-1");
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let body = Buffer.concat(chunks).toString("utf8");
+      if (req.headers["x-amz-target"] === "TrentService.GetPublicKey") {
+        calls++;
+        body = JSON.stringify({ ...(JSON.parse(body) as object), KeyId: attackerKeyArn });
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !["host", "content-length", "connection"].includes(k))) as Record<string, string>;
+      fetch(upstream, { method: req.method ?? "POST", headers, body })
+        .then(async (answer) => {
+          res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/x-amz-json-1.1" });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        })
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKeyCalls: () => calls };
+}
+
+describe("KMS approvers are verified only with the public key the seal carries", () => {
+  it("an unpinned KMS approver cannot be sealed (exit 2); a forged approval behind a key-swapping endpoint is refused (exit 3) and the endpoint is never asked", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "dropkeys-kms-proxy-"));
+    const s = suffix();
+    const name = `proxy-${s}`;
+    const target = await aliasedKey(name);
+    await kms.send(new DisableKeyCommand({ KeyId: target.keyId }));
+    const signing = async () => (await kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.Arn!;
+    const [alemKey, attackerKey] = await Promise.all([signing(), signing()]);
+    const alemSpki = Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: alemKey }))).PublicKey!);
+    const alemPem = createPublicKey({ key: alemSpki, format: "der", type: "spki" }).export({ format: "pem", type: "spki" }) as string;
+    const alice = makeSshApprover(dir, "alice", ["drop-key-admin"]);
+    const approvers = (pin: boolean) => [
+      { name: "alem", email: "ciso@drop.example", roles: ["CISO"], kms: alemKey, ...(pin ? { kmsPublicKey: alemPem } : {}) },
+      { name: "alice", email: alice.email, roles: alice.roles, ssh: alice.publicKey },
+    ];
+    const base = { inventory: [{ name, kind: "kms-key", rotation: "annual" }], approvals: { registry: { roles: ["CISO", "*"] }, enable: { roles: ["drop-key-admin", "CISO"] } } };
+    const g = (policyFile: string) => ["--policy", policyFile, "--journal", path.join(dir, "legal")];
+    const cli = (args: string[], policyFile: string) => runCli([...args, ...g(policyFile)], { env: cliAwsEnv, cwd: dir });
+    const aws = new AwsClients({ endpoints: emulatorEndpoints() as never, maxAttempts: 1 });
+    const kmsApproval = async (file: string, keyArn: string, signWith: string) => {
+      const message = readFileSync(file);
+      const signed = await kmsSign(aws, signWith, message);
+      const out = `${file}.alem.approval`;
+      writeFileSync(out, JSON.stringify({ format: KMS_APPROVAL_FORMAT, approver: "alem", keyArn, requestId: (JSON.parse(message.toString()) as { id: string }).id, algorithm: "ECDSA_SHA_256", ...signed }));
+      return out;
+    };
+
+    // Without the key in the policy there is nothing to seal.
+    const unpinned = writePolicy(dir, { ...base, approvers: approvers(false) }, "unpinned.yaml");
+    let r = await cli(["policy", "seal", "--request-out", path.join(dir, "x.json")], unpinned);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("KMS approver(s) alem have no kmsPublicKey");
+
+    // Sealed with alem's real public key (alem signs with his KMS key, alice with her SSH key).
+    const policyFile = writePolicy(dir, { ...base, approvers: approvers(true) });
+    const sealReq = path.join(dir, "seal.json");
+    expect((await cli(["policy", "seal", "--request-out", sealReq], policyFile)).code).toBe(0);
+    r = await cli(["apply", sealReq, "--approval", await kmsApproval(sealReq, alemKey, alemKey), "--approval", signRequest(sealReq, alice)], policyFile);
+    expect(r.code, r.stderr).toBe(0);
+
+    // alice points the KMS endpoint (not sealed: it is how dropkeys reaches AWS) at her proxy and
+    // passes off a signature of her own key as alem's.
+    const proxy = await swappingProxy(attackerKey);
+    try {
+      const endpoints = emulatorEndpoints() as { kms: Record<string, string> };
+      const edited = readFileSync(policyFile, "utf8");
+      const policy = parse(edited) as { endpoints: { kms: Record<string, string> } };
+      policy.endpoints.kms = { ...endpoints.kms, "eu-north-1": proxy.url };
+      writeFileSync(policyFile, stringify(policy));
+      const req = path.join(dir, "enable.json");
+      r = await cli(["enable", name, "--reason", "false alarm", "--request-out", req], policyFile);
+      expect(r.code, r.stderr).toBe(0);
+      r = await cli(["apply", req, "--approval", await kmsApproval(req, alemKey, attackerKey), "--approval", signRequest(req, alice)], policyFile);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain("the KMS signature of alem does not verify over request");
+      expect(proxy.publicKeyCalls()).toBe(0);
+      expect(await keyState(target.keyId)).toBe("Disabled");
+    } finally {
+      proxy.server.close();
+    }
   });
 });

@@ -148,12 +148,9 @@ export class JournalMirror {
    * entry by entry (exit 5 naming the first entry that differs). Then whatever the mirror lacks
    * (an emergency disable that went on without it) is written, oldest first.
    */
-  async reconcile(entries: JournalEntry[], pinnedId: string | null): Promise<{ pushed: number }> {
+  async reconcile(entries: JournalEntry[]): Promise<{ pushed: number }> {
     const id = entries[0]?.hash;
     if (!id) return { pushed: 0 };
-    if (pinnedId && pinnedId !== id) {
-      throw disagree(`the local journal is ${id.slice(0, 16)}…, but the policy pins journal ${pinnedId.slice(0, 16)}…: entry #1 differs`, 1);
-    }
     const listing = await this.listing();
     const mine = listing.get(id);
     if (!mine) {
@@ -272,6 +269,13 @@ function disagree(message: string, seq: number) {
     hint: "Nothing was done. Restore the journal from its mirror (see README, Trust model) and run `dropkeys log verify` for every difference.",
     details: { entry: seq },
   });
+}
+
+/** A policy that pins its journal id runs only with that journal (exit 5 otherwise). */
+export function checkPinnedJournal(pinnedId: string | undefined, entries: JournalEntry[]): void {
+  const id = entries[0]?.hash;
+  if (!pinnedId || !id || pinnedId === id) return;
+  throw disagree(`the local journal is ${id.slice(0, 16)}…, but the policy pins journal ${pinnedId.slice(0, 16)}…: entry #1 differs`, 1);
 }
 
 /** The mirror the policy names, or undefined when it names none. */
