@@ -210,6 +210,8 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
         state: report?.state,
         next: report?.next,
       });
+      // Best effort: the failure is what the person must see; the next command mirrors what is left.
+      await mirror?.push(journal.entries(), intent.seq).catch(() => undefined);
       throw withReport(error, report);
     }
     const verification = spec.verify ? await spec.verify(result, request) : undefined;

@@ -191,13 +191,17 @@ describe("the journal mirror", () => {
     expect(v.code, v.stdout).toBe(0);
   });
 
-  it("a second version or a delete marker on an entry's object is a finding (log verify exit 1)", async () => {
+  it("a second version or a delete marker on an entry's object, or a second journal under the prefix, is a finding (log verify exit 1)", async () => {
     const id = lines(w.journalDir)[0]!.hash;
     const key = (seq: number) => `legal/${id}/${String(seq).padStart(10, "0")}.json`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key(3), Body: readFileSync(path.join(w.journalDir, "internkontroll.jsonl"), "utf8").split("\n")[2] + "\n" }));
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(4) }));
+    // A second journal started under the same prefix (another genesis).
+    const other = "e".repeat(64);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `legal/${other}/0000000001.json`, Body: "{}\n" }));
     const v = await w.cli(["log", "verify"]);
     expect(v.code).toBe(1);
+    expect(v.stdout).toContain(`mirror: second-genesis: a second journal (genesis ${other.slice(0, 16)}…, 1 entries) lies under the same mirror prefix`);
     expect(v.stdout).toContain("entry #3: overwritten: entry #3 has 2 versions in the mirror");
     expect(v.stdout).toContain("entry #4: deleted: entry #4 has a delete marker in the mirror");
   });
