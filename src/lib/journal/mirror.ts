@@ -279,8 +279,7 @@ export function checkPinnedJournal(pinnedId: string | undefined, entries: Journa
 }
 
 /** The mirror the policy names, or undefined when it names none. */
-export function mirrorFor(ctx: Context): JournalMirror | undefined {
-  const settings = journalSettings(ctx.policy);
+export function mirrorFor(ctx: Context, settings = journalSettings(ctx.policy)): JournalMirror | undefined {
   if (!settings.mirror) return undefined;
   return new JournalMirror(ctx.aws.s3(ctx.policy.region), settings.mirror, settings.retentionDays);
 }

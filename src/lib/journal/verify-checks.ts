@@ -1,6 +1,7 @@
 // The checks `log verify` adds to the local hash chain: the journal against its write-once
 // mirror (by default when the policy names one), and with --approvals the readable
 // internkontroll.md against a fresh rendering of the JSONL.
+import { lastSeal } from "../approvals/registry-journal.js";
 import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
 import type { Journal } from "./journal.js";
@@ -16,7 +17,10 @@ export interface ExtraFindings {
 export async function extraChecks(ctx: Context, journal: Journal, options: { approvals: boolean; mirror?: boolean | undefined }): Promise<ExtraFindings> {
   const entries = journal.entries();
   const markdown = options.approvals ? checkMarkdown(journal.markdownFile, entries) : [];
-  const mirror = options.mirror === false ? undefined : mirrorFor(ctx);
+  // The mirror as sealed, when the journal's last seal names one: removing it from the file does
+  // not switch the comparison off.
+  const sealed = lastSeal(entries)?.authority?.journal;
+  const mirror = options.mirror === false ? undefined : mirrorFor(ctx, sealed?.mirror ? sealed : undefined);
   if (options.mirror === true && !mirror) {
     throw usageError("--mirror: the policy names no journal mirror (journal.mirror: s3://BUCKET/PREFIX)", { code: "usage.no-mirror" });
   }
