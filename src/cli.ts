@@ -13,7 +13,7 @@ interface CommandModule {
 /** name -> one-line summary and the module that defines it. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   init: { summary: "write a starter dropkeys.policy.yaml", load: () => import("./commands/init.js") },
-  policy: { summary: "validate and summarise the policy file", load: () => import("./commands/policy.js") },
+  policy: { summary: "validate, summarise and seal the policy file (seal: approved under the previous seal)", load: () => import("./commands/policy.js") },
   doctor: { summary: "check the setup: policy seal, AWS credentials, endpoints, clock, journal, CloudTrail, database (read-only)", load: () => import("./commands/doctor.js") },
   status: { summary: "state, rotation and overdue check of every key in the inventory", load: () => import("./commands/status.js") },
   log: { summary: "verify or show the internkontroll journal", load: () => import("./commands/log.js") },

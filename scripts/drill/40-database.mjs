@@ -49,6 +49,8 @@ export default async function databaseStage(drill) {
   await db.close();
   drill.policy.database = dropDatabaseSection("combined", "sqlite:drop.db");
   drill.writePolicy();
+  drill.step("The database mapping is sealed policy: until the change is approved, nothing runs (exit 3)", ["shred-user", "7", "--reason", "DSR-2026-0007", "--dry-run"], { expect: [3] });
+  approve(drill, ["policy", "seal", "--reason", "map the Drop database"], ["alem", "alice"], { title: "Seal the database mapping (approved under the previous seal)" });
   drill.note(`drop.db: 20 users with encrypted fødselsnummer envelopes under ${KEY}, 3 AML transactions each, a legal hold on user 3.`);
 
   drill.step("What erasing user 7 would do (dry run)", ["shred-user", "7", "--reason", "DSR-2026-0007", "--dry-run"]);

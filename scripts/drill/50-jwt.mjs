@@ -39,6 +39,7 @@ export default async function jwtStage(drill) {
   drill.policy.jwt = { ...saved, tokenLifetime: "6s", cacheTtl: "2s", deployCommand: "echo \"rolling deploy of drop-api: new $DROPKEYS_JWT_SECRET_NAME version $DROPKEYS_JWT_VERSION (simulated)\"" };
   drill.writePolicy();
   drill.note("For the drill the policy gives JWTs a lifetime of 6 s and the secrets cache 2 s (real: 24 h + 1 h), so the overlap ends while we watch; the deploy command is an echo.");
+  approve(drill, ["policy", "seal", "--reason", "the drill's deploy command"], ["alem", "alice"], { title: "The deploy command runs with dropkeys' credentials: seal it" });
 
   drill.step("An overlap shorter than the JWT lifetime is refused", ["rotate-jwt", "--overlap", "3s", "--dry-run"], { expect: [2] });
   approve(drill, ["rotate-jwt", "--reason", "quarterly rotation (drill)"], ["alem"], { title: "Scheduled rotation, one Security Lead", runWith: "command" });
@@ -67,6 +68,7 @@ export default async function jwtStage(drill) {
   else drill.fail("the session report was not written");
   drill.step("The incident: timeline, remaining steps, deadlines", ["incident", "show", INCIDENT], { expect: [0, 4] });
 
-  drill.policy.jwt = saved;
+  // The lifetimes go back; the sealed deploy command stays (changing it again would need a seal).
+  drill.policy.jwt = { ...saved, deployCommand: drill.policy.jwt.deployCommand };
   drill.writePolicy();
 }

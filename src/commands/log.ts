@@ -13,12 +13,14 @@ export function register(command: Command): void {
   const verify = command
     .command("verify")
     .description("Check the hash chain of the journal: exit 0 when intact, 1 naming the first bad line")
-    .option("--approvals", "also re-verify every recorded approval signature against the policy's public keys", false)
-    .action(async (options: GlobalOptions & { approvals: boolean }) => {
+    .option("--approvals", "also check every intent's approvals against its rule as sealed then, and internkontroll.md against the JSONL", false)
+    .option("--mirror", "compare with the journal's S3 mirror (the default when the policy names one)")
+    .option("--no-mirror", "do not compare with the mirror")
+    .action(async (options: GlobalOptions & { approvals: boolean; mirror?: boolean }) => {
       const { runLogVerify } = await import("../lib/journal/log-command.js");
       await runLogVerify(options);
     });
-  examples(verify, "dropkeys log verify", "dropkeys log verify --journal /srv/legal --json");
+  examples(verify, "dropkeys log verify", "dropkeys log verify --approvals", "dropkeys log verify --journal /srv/legal --json");
   const show = command
     .command("show")
     .description("Show journal entries, oldest first")

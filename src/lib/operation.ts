@@ -3,12 +3,14 @@
 // journal outcome -> result. Commands describe an operation (an OperationSpec); this runs it.
 import { collectApprovals, type CollectedApprovals } from "./approvals/index.js";
 import { createRequest, readRequestFile, requestBytes, writeRequestFile, type OperationRequest } from "./approvals/request.js";
-import { checkRegistry } from "./approvals/registry-journal.js";
+import { checkRegistry, journalId, lastSeal } from "./approvals/registry-journal.js";
 import { canonicalJson } from "./canonical.js";
 import type { OperationOptions } from "./cli-options.js";
 import type { Context } from "./context.js";
-import { approvalError, DropkeysError, ExitCode, failure, isDropkeysError, usageError } from "./errors.js";
-import type { Actor, JournalEntry, JournalVerification } from "./journal/journal.js";
+import { approvalError, DropkeysError, ExitCode, failure, isDropkeysError, journalError, usageError } from "./errors.js";
+import type { Actor, Journal, JournalEntry, JournalVerification } from "./journal/journal.js";
+import { checkPinnedJournal, mirrorFor, type JournalMirror } from "./journal/mirror.js";
+import { refuseInjectedNodeOptions } from "./node-options.js";
 import type { ApprovalRule } from "./policy/schema.js";
 
 export interface Preflight {
@@ -100,9 +102,24 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   const ruleName = spec.rule ?? spec.operation;
   const rule = approvalRule(ctx, ruleName);
 
+  const mutating = !flags.dryRun && !flags.requestOut;
+  if (mutating) refuseInjectedNodeOptions();
   // A broken journal is noticed before anyone is asked to approve anything.
   if (!flags.dryRun) journal.checkWritable();
-  checkRegistry(ctx.policy, journal.entries());
+  const before = journal.entries();
+  checkRegistry(ctx.policy, before);
+  checkPinnedJournal(ctx.policy.journal?.id, before);
+  // What the request is bound to: the seal in force (for a seal, the previous one) and this journal.
+  const binding = { policy: lastSeal(before)?.digest ?? null, journal: journalId(before), rule: ruleName };
+  // A journal behind or diverged from its write-once mirror stops everything (exit 5).
+  const mirror = mutating ? mirrorFor(ctx) : undefined;
+  if (mirror) {
+    await mirror.reconcile(before).catch((error: unknown) => {
+      // An unreachable mirror does not hold up an emergency disable; a disagreeing one does.
+      if (spec.operation !== "disable" || !isDropkeysError(error) || error.code !== "journal.mirror-unavailable") throw error;
+      ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);
+    });
+  }
 
   const preflight = await spec.preflight();
   for (const warning of preflight.warnings ?? []) ctx.out.warn(warning);
@@ -110,8 +127,9 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
 
   const actor = await ctx.identity();
   const request = flags.requestFile
-    ? matchRequestFile(readRequestFile(flags.requestFile), spec)
+    ? checkBinding(matchRequestFile(readRequestFile(flags.requestFile), spec), binding)
     : createRequest({
+        ...binding,
         operation: spec.operation,
         target: spec.target,
         params: spec.params,
@@ -152,6 +170,22 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     approvals: approvals.journal,
     exception: approvals.exception,
     params: spec.params,
+    // The rule as signed: `log verify --approvals` checks the approvals against it as sealed then.
+    details: { rule: request.rule },
+  });
+  await mirrorAppended(ctx, mirror, journal, spec, intent.seq - 1, {
+    onFailure: (error) =>
+      journal.append({
+        type: "outcome",
+        operation: spec.operation,
+        requestId: request.id,
+        intentSeq: intent.seq,
+        target: spec.journalTarget,
+        actor,
+        outcome: "failed",
+        error: errorSummary(error),
+        state: "nothing was done: the intent could not be written to the journal mirror",
+      }),
   });
 
   // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry.
@@ -176,6 +210,8 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
         state: report?.state,
         next: report?.next,
       });
+      // Best effort: the failure is what the person must see; the next command mirrors what is left.
+      await mirror?.push(journal.entries(), intent.seq).catch(() => undefined);
       throw withReport(error, report);
     }
     const verification = spec.verify ? await spec.verify(result, request) : undefined;
@@ -194,6 +230,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
       verification,
       details: spec.outcomeDetails?.(result),
     });
+    await mirrorAppended(ctx, mirror, journal, spec, intent.seq, { done: true });
     if (!verified) {
       throw failure(`${spec.operation} was carried out, but its verification failed: ${verification?.detail ?? verification?.result}`, {
         code: "verification.failed",
@@ -204,6 +241,72 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     return { status: "done", preflight, request, approvals, rule, result, verification, intent, outcome };
   } finally {
     interrupt.restore();
+  }
+}
+
+/** A request runs only under the seal, in the journal and by the rule it was approved for. */
+function checkBinding(request: OperationRequest, expected: Pick<OperationRequest, "policy" | "journal" | "rule">): OperationRequest {
+  const short = (v: string | null) => (v ? `${v.slice(0, 16)}…` : "none");
+  const wrong: string[] = [];
+  if (request.rule !== expected.rule) {
+    wrong.push(`it was approved under rule "${request.rule}", but this run would need rule "${expected.rule}" (no flag changes the rule of a signed request)`);
+  }
+  if (request.policy !== expected.policy) {
+    wrong.push(`it was made under policy seal ${short(request.policy)}, but the seal in force is ${short(expected.policy)}`);
+  }
+  if (request.journal !== expected.journal) {
+    wrong.push(`it was made for journal ${short(request.journal)}, but this journal is ${short(expected.journal)}`);
+  }
+  if (wrong.length > 0) {
+    throw approvalError(`request ${request.id} is not valid here: ${wrong.join("; ")}`, {
+      code: "approval.request-binding",
+      hint: "A signed request runs only under the policy seal and in the journal it was made for: write a new request here and have it signed.",
+      details: { requestId: request.id, request: { policy: request.policy, journal: request.journal, rule: request.rule }, expected },
+    });
+  }
+  return request;
+}
+
+/**
+ * Write this run's new journal entries to the mirror. A failure is a journal failure (exit 5),
+ * except for an emergency disable, which goes on with a loud warning and an entry saying so
+ * (the next command writes what is missing first). After the AWS call (`done`), the change is
+ * made: the failure is still exit 5, saying so.
+ */
+async function mirrorAppended(
+  ctx: Context,
+  mirror: JournalMirror | undefined,
+  journal: Journal,
+  spec: OperationSpec<unknown>,
+  afterSeq: number,
+  options: { done?: boolean; onFailure?: (error: unknown) => void },
+): Promise<void> {
+  if (!mirror) return;
+  try {
+    await mirror.push(journal.entries(), afterSeq);
+  } catch (error) {
+    if (spec.operation === "disable") {
+      ctx.out.warn(
+        `WARNING: the journal mirror ${mirror.url} could not be written (${errorSummary(error).message}). The emergency disable goes on; the next dropkeys command writes the missing entries first.`,
+      );
+      journal.append({
+        type: "event",
+        operation: "journal-mirror",
+        target: spec.journalTarget,
+        actor: await ctx.identity(),
+        reason: "emergency disable went on without the journal mirror",
+        error: errorSummary(error),
+        details: { notMirroredAfter: afterSeq, mirror: mirror.url },
+      });
+      return;
+    }
+    options.onFailure?.(error);
+    if (!options.done) throw error;
+    throw journalError(`${spec.operation} was carried out, but its outcome could not be written to the journal mirror: ${errorSummary(error).message}`, {
+      code: "journal.mirror-unavailable",
+      hint: "The local journal records it; the next dropkeys command writes the missing entries to the mirror first.",
+      cause: error,
+    });
   }
 }
 

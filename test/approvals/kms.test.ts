@@ -1,5 +1,5 @@
 // The KMS signer against the strict KMS emulator (real ECDSA P-256; DIGEST handled as AWS does):
-// approve with an approver's own profile, verify with GetPublicKey or the policy's public key,
+// approve with an approver's own profile, verify with the public key the sealed policy carries,
 // RAW up to 4096 bytes and DIGEST beyond, and refuse a key that is not the approver's.
 import { createPublicKey, sign } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -16,6 +16,7 @@ import { emulatorEndpoints, writePolicy } from "../support/policy.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "dropkeys-approvals-kms-"));
 let alemKey: string;
+let alemPem: string;
 let otherKey: string;
 let alice: TestApprover;
 let aws: AwsClients;
@@ -27,6 +28,8 @@ async function signingKey(): Promise<string> {
 
 beforeAll(async () => {
   [alemKey, otherKey] = await Promise.all([signingKey(), signingKey()]);
+  const spki = Buffer.from((await kmsClient().send(new GetPublicKeyCommand({ KeyId: alemKey }))).PublicKey!);
+  alemPem = createPublicKey({ key: spki, format: "der", type: "spki" }).export({ format: "pem", type: "spki" }) as string;
   alice = makeSshApprover(dir, "alice", ["drop-key-admin"]);
   aws = new AwsClients({ endpoints: emulatorEndpoints() as never, maxAttempts: 1 });
   // alem signs with his own profile, as he would on his laptop.
@@ -34,7 +37,7 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, "config"), "[profile alem]\nregion = eu-north-1\n");
 });
 
-function setup(kmsPublicKeyPem?: string) {
+function setup(kmsPublicKeyPem: string | undefined = alemPem) {
   const work = mkdtempSync(path.join(dir, "case-"));
   const approvers = [
     { name: "alem", email: "ciso@drop.example", roles: ["CISO"], kms: alemKey, ...(kmsPublicKeyPem ? { kmsPublicKey: kmsPublicKeyPem } : {}) },
@@ -47,7 +50,7 @@ function setup(kmsPublicKeyPem?: string) {
 }
 
 describe("KMS approvals", () => {
-  it("approve --kms-profile signs with the approver's KMS key (RAW); apply verifies it with GetPublicKey and journals it", async () => {
+  it("approve --kms-profile signs with the approver's KMS key (RAW); apply verifies it with the sealed public key and journals it", async () => {
     const { work, cli, journal } = setup();
     const req = path.join(work, "seal.json");
     expect((await cli(["approvers", "seal", "--request-out", req])).code).toBe(0);

@@ -4,7 +4,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tmpdir } from "node:os";
-import { CreateKeyCommand } from "@aws-sdk/client-kms";
+import { createPublicKey } from "node:crypto";
+import { CreateKeyCommand, GetPublicKeyCommand } from "@aws-sdk/client-kms";
 import { describe, expect, it } from "vitest";
 import { kmsClient, motoUrl } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
@@ -15,6 +16,8 @@ describe("KMS approval with MFA at the terminal", () => {
   it("asks for the MFA code through a prompt and signs with the approver's key", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "dropkeys-approvals-mfa-"));
     const key = (await kmsClient().send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.Arn!;
+    const spki = Buffer.from((await kmsClient().send(new GetPublicKeyCommand({ KeyId: key }))).PublicKey!);
+    const pem = createPublicKey({ key: spki, format: "der", type: "spki" }).export({ format: "pem", type: "spki" }) as string;
     writeFileSync(path.join(dir, "credentials"), "[alem-base]\naws_access_key_id = test\naws_secret_access_key = test\n");
     writeFileSync(
       path.join(dir, "config"),
@@ -24,7 +27,7 @@ describe("KMS approval with MFA at the terminal", () => {
     const policyFile = writePolicy(dir, {
       inventory: [{ name: "k1", kind: "kms-key", rotation: "annual" }],
       approvers: [
-        { name: "alem", email: "ciso@drop.example", roles: ["CISO"], kms: key },
+        { name: "alem", email: "ciso@drop.example", roles: ["CISO"], kms: key, kmsPublicKey: pem },
       ],
       approvals: { registry: { roles: ["CISO", "*"] } },
     });

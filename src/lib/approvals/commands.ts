@@ -74,9 +74,11 @@ export async function runSeal(options: SealOptions): Promise<void> {
   const spec = await buildSeal(ctx, { name: "approvers", params: {}, reason: options.reason, incident: options.incident });
   const outcome: OperationResult<SealResult> = await runOperation(approvalContext(ctx, SEAL_OPERATION), spec, pipelineFlags(options));
   renderOperation(ctx, outcome, {
-    command: "dropkeys approvers seal",
-    done: (r) => [ctx.out.color.green(`Sealed the approvers registry: ${r.approvers} approver(s), digest ${r.digest.slice(0, 16)}…`)],
-    json: (r) => ({ digest: r.digest, approvers: r.approvers }),
+    command: "dropkeys policy seal",
+    done: (r) => [
+      ctx.out.color.green(`Sealed the approvers registry: ${r.approvers} approver(s), with the rest of the policy's authority (rules, holds, mappings, mirror), digest ${r.digest.slice(0, 16)}…`),
+    ],
+    json: (r) => ({ digest: r.digest, approvers: r.approvers, changed: r.fields }),
   });
 }
 
@@ -98,16 +100,18 @@ export async function runApproversList(options: GlobalOptions): Promise<void> {
     state: state.state,
     digest: state.digest,
     ...("seal" in state ? { sealedDigest: state.seal.digest, sealedAt: state.seal.time, sealEntry: state.seal.seq } : {}),
+    ...("fields" in state ? { changed: state.fields } : {}),
   };
   const c = ctx.out.color;
   ctx.out.result({ registry, approvers: rows }, () => {
     const words = {
       sealed: c.green(`sealed (journal entry #${"seal" in state ? state.seal.seq : "?"})`),
-      changed: c.red("CHANGED since the last seal: operations are refused until `dropkeys approvers seal` is approved"),
-      unsealed: c.yellow("never sealed: run `dropkeys approvers seal`"),
+      changed: c.red("CHANGED since the last seal: operations are refused until `dropkeys policy seal` is approved"),
+      unsealed: c.yellow("never sealed: run `dropkeys policy seal`"),
       empty: c.dim("no approvers registered"),
     };
     const lines = [`Approvers registry: ${words[state.state]}`, c.dim(`digest ${state.digest}`)];
+    if (state.state === "changed") lines.push(c.red(`Changed since the seal: ${state.fields.join(", ")}`));
     if (rows.length) {
       lines.push(
         "",

@@ -14,6 +14,9 @@ export function describeRequest(request: OperationRequest, summary?: string): st
     `  reason:       ${request.reason ?? "-"}`,
     `  incident:     ${request.incident ?? "-"}`,
     `  requested by: ${request.requestedBy}`,
+    `  rule:         ${request.rule}`,
+    `  policy seal:  ${request.policy ?? "none yet (first seal)"}`,
+    `  journal:      ${request.journal ?? "new (no entries yet)"}`,
     `  request:      ${request.id}, expires ${formatLocal(new Date(request.expiresAt))}`,
   ];
 }

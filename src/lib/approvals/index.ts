@@ -32,7 +32,7 @@ export interface CollectOptions {
  * carry itself, so `log verify --approvals` can rebuild the signed bytes.
  */
 export interface RecordedApproval extends JournalApproval {
-  request: Pick<OperationRequest, "target" | "requestedBy" | "createdAt" | "expiresAt">;
+  request: Pick<OperationRequest, "target" | "requestedBy" | "createdAt" | "expiresAt" | "policy" | "journal" | "rule">;
 }
 
 export interface CollectedApprovals {
@@ -75,14 +75,14 @@ export async function collectApprovals(o: CollectOptions): Promise<CollectedAppr
   for (const v of verified) {
     if (!result.used.has(v)) o.out.warn(`the approval of ${v.approver.name} (${v.source}) is not needed for rule "${o.ruleName}" and is not recorded`);
   }
-  const { target, requestedBy, createdAt, expiresAt } = o.request;
+  const { target, requestedBy, createdAt, expiresAt, policy, journal: journalId, rule } = o.request;
   const journal: RecordedApproval[] = result.filled.map(({ approval, role }) => ({
     approver: approval.approver.name,
     role,
     signer: approval.signer,
     fingerprint: approval.fingerprint,
     signature: approval.signature,
-    request: { target, requestedBy, createdAt, expiresAt },
+    request: { target, requestedBy, createdAt, expiresAt, policy, journal: journalId, rule },
   }));
   return result.exception ? { journal, exception: result.exception } : { journal };
 }

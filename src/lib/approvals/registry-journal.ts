@@ -1,10 +1,12 @@
-// The approvers registry is sealed in the journal: a seal records the approvers list and its
-// digest, approved by the previous sealed list (the first seal by the people it lists). Every
-// operation checks that the policy's approvers are exactly the last sealed ones, so editing the
-// policy file alone (say, adding a second key of one's own) approves nothing.
-import { canonicalJson, sha256Hex } from "../canonical.js";
+// The policy's authority (approvers, approval rules, holds, database mapping, mirror: see
+// policy/authority.ts) is sealed in the journal: a seal records that object and its digest,
+// approved under the `registry` rule and approvers of the previous seal (the first seal by the
+// people it lists). Every operation checks that the policy file is exactly the last sealed one,
+// so editing the file alone (a second key of one's own, a one-person rule, a lifted hold)
+// approves nothing. The journal operation keeps its first name, "approvers-seal".
 import { approvalError } from "../errors.js";
 import type { JournalEntry } from "../journal/journal.js";
+import { authorityDigest, authorityOf, changedFields, type Authority } from "../policy/authority.js";
 import type { Approver, Policy } from "../policy/schema.js";
 
 export const SEAL_OPERATION = "approvers-seal";
@@ -12,70 +14,92 @@ export const REGISTRY_RULE = "registry";
 
 export interface Seal {
   digest: string;
+  /** The sealed authority; absent in seals written before the whole policy was sealed. */
+  authority?: Authority;
   approvers: Approver[];
   /** The intent entry that recorded it. */
   seq: number;
   time: string;
 }
 
-export function registryDigest(approvers: Approver[]): string {
-  return sha256Hex(canonicalJson(approvers));
+/** The journal's id: the hash of its first entry (null while it is empty). */
+export function journalId(entries: JournalEntry[]): string | null {
+  return entries[0]?.hash ?? null;
 }
 
-/** The last seal whose outcome succeeded, or undefined when the registry was never sealed. */
+/** The digest the policy file would be sealed with now. */
+export function policyDigest(policy: Policy): string {
+  return authorityDigest(authorityOf(policy));
+}
+
+/** The last seal whose outcome succeeded, or undefined when the policy was never sealed. */
 export function lastSeal(entries: JournalEntry[]): Seal | undefined {
   const succeeded = new Set(entries.filter((e) => e.type === "outcome" && e.operation === SEAL_OPERATION && e.outcome === "succeeded").map((e) => e.intentSeq));
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;
     if (e.type !== "intent" || e.operation !== SEAL_OPERATION || !succeeded.has(e.seq)) continue;
-    const params = e.params as { digest?: unknown; approvers?: unknown } | undefined;
-    if (typeof params?.digest !== "string" || !Array.isArray(params.approvers)) continue;
-    return { digest: params.digest, approvers: params.approvers as Approver[], seq: e.seq, time: e.time };
+    const params = e.params as { digest?: unknown; approvers?: unknown; authority?: Authority } | undefined;
+    if (typeof params?.digest !== "string") continue;
+    if (params.authority && Array.isArray(params.authority.approvers)) {
+      return { digest: params.digest, authority: params.authority, approvers: params.authority.approvers, seq: e.seq, time: e.time };
+    }
+    if (Array.isArray(params.approvers)) return { digest: params.digest, approvers: params.approvers as Approver[], seq: e.seq, time: e.time };
   }
   return undefined;
 }
 
-// The first seal is approved by the list it seals (trust on first use): the seal marks that
-// policy object so the pipeline's registry check lets exactly that operation through.
-const firstSealPolicies = new WeakSet<Policy>();
+// A seal runs under the previous seal's approvers and rules (or, the first one, under the list
+// it seals): it marks that substituted policy object so the pipeline's seal check lets exactly
+// that operation through.
+const sealPolicies = new WeakSet<Policy>();
 
-export function allowUnsealedForFirstSeal(policy: Policy): void {
-  firstSealPolicies.add(policy);
+export function exemptFromSealCheck(policy: Policy): void {
+  sealPolicies.add(policy);
 }
 
 export type RegistryState =
   | { state: "sealed"; seal: Seal; digest: string }
-  | { state: "changed"; seal: Seal; digest: string }
+  | { state: "changed"; seal: Seal; digest: string; fields: string[] }
   | { state: "unsealed"; digest: string }
   | { state: "empty"; digest: string };
 
 export function registryState(policy: Policy, entries: JournalEntry[]): RegistryState {
-  const digest = registryDigest(policy.approvers);
+  const current = authorityOf(policy);
+  const digest = authorityDigest(current);
   const seal = lastSeal(entries);
-  if (seal) return seal.digest === digest ? { state: "sealed", seal, digest } : { state: "changed", seal, digest };
+  if (seal) {
+    if (seal.digest === digest) return { state: "sealed", seal, digest };
+    const fields = seal.authority ? changedFields(seal.authority, current) : ["(sealed by an older dropkeys: only the approvers were sealed)"];
+    return { state: "changed", seal, digest, fields };
+  }
   return policy.approvers.length === 0 ? { state: "empty", digest } : { state: "unsealed", digest };
 }
 
-/** Refuse (exit 3) when the policy's approvers are not the last sealed list. */
+/** Refuse (exit 3) when the policy's authority is not the last sealed one, naming what changed. */
 export function checkRegistry(policy: Policy, entries: JournalEntry[]): void {
-  if (firstSealPolicies.has(policy)) return;
+  if (sealPolicies.has(policy)) return;
   const s = registryState(policy, entries);
   // No approvers and no seal: nothing can be approved anyway (collectApprovals says so), while
   // --dry-run and --request-out keep working on a fresh install.
   if (s.state === "sealed" || s.state === "empty") return;
   if (s.state === "unsealed") {
-    throw approvalError("the approvers registry has never been sealed: approvals cannot be trusted until it is", {
+    throw approvalError("the approvers registry has never been sealed: approvals cannot be trusted until the policy's authority (approvers, rules, holds, mappings) is", {
       code: "approval.registry-unsealed",
-      hint: "Seal it first: `dropkeys approvers seal` (signed by the approvers it lists), then rerun.",
+      hint: "Seal it first: `dropkeys policy seal` (alias `dropkeys approvers seal`), signed by the approvers it lists, then rerun.",
       details: { digest: s.digest },
     });
   }
+  const shown = s.fields.slice(0, 12).join(", ") + (s.fields.length > 12 ? `, and ${s.fields.length - 12} more` : "");
+  const approversChanged = s.fields.some((f) => f.startsWith("approvers"));
+  const what = approversChanged
+    ? `the approvers registry changed without approval: the policy's approvers (digest ${s.digest.slice(0, 16)}…) are not the list sealed in journal entry #${s.seal.seq} (digest ${s.seal.digest.slice(0, 16)}…)`
+    : `the policy changed since its seal in journal entry #${s.seal.seq}`;
   throw approvalError(
-    `the approvers registry changed without approval: the policy's approvers (digest ${s.digest.slice(0, 16)}…) are not the list sealed in journal entry #${s.seal.seq} (digest ${s.seal.digest.slice(0, 16)}…)`,
+    `${what}; sealed fields that differ: ${shown}. Nothing is done under an unsealed policy`,
     {
       code: "approval.registry-changed",
-      hint: "Restore the sealed approvers list, or have the change approved by the sealed registry's approvers: `dropkeys approvers seal`.",
-      details: { digest: s.digest, sealedDigest: s.seal.digest, sealSeq: s.seal.seq },
+      hint: "Restore the sealed values, or have the change approved under the previous seal's `registry` rule: `dropkeys policy seal` (alias `dropkeys approvers seal`).",
+      details: { digest: s.digest, sealedDigest: s.seal.digest, sealSeq: s.seal.seq, fields: s.fields },
     },
   );
 }

@@ -5,9 +5,10 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { z } from "zod";
 import { canonicalJson } from "../canonical.js";
-import { usageError } from "../errors.js";
+import { approvalError, usageError } from "../errors.js";
 
-export const REQUEST_VERSION = 1;
+// Version 2 binds the request to the sealed policy, the journal and the approval rule.
+export const REQUEST_VERSION = 2;
 
 export interface OperationRequest {
   v: typeof REQUEST_VERSION;
@@ -20,6 +21,12 @@ export interface OperationRequest {
   requestedBy: string;
   createdAt: string;
   expiresAt: string;
+  /** The digest of the policy seal it was made under (null only for a first-use seal). */
+  policy: string | null;
+  /** The journal's id, the hash of its first entry (null for a journal that is still empty). */
+  journal: string | null;
+  /** The approval rule it must satisfy; no flag at apply time can change it. */
+  rule: string;
 }
 
 const isoTime = z.string().refine((s) => /^\d{4}-\d\d-\d\dT/.test(s) && !Number.isNaN(Date.parse(s)), "expected an ISO time");
@@ -35,6 +42,9 @@ const requestSchema = z.strictObject({
   requestedBy: z.string(),
   createdAt: isoTime,
   expiresAt: isoTime,
+  policy: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  journal: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  rule: z.string().min(1),
 });
 
 export interface NewRequest {
@@ -45,6 +55,9 @@ export interface NewRequest {
   incident?: string | null | undefined;
   requestedBy: string;
   lifetimeMs: number;
+  policy: string | null;
+  journal: string | null;
+  rule: string;
 }
 
 export function createRequest(input: NewRequest, now = new Date()): OperationRequest {
@@ -59,6 +72,9 @@ export function createRequest(input: NewRequest, now = new Date()): OperationReq
     requestedBy: input.requestedBy,
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + input.lifetimeMs).toISOString(),
+    policy: input.policy,
+    journal: input.journal,
+    rule: input.rule,
   };
 }
 
@@ -94,6 +110,12 @@ export function parseRequest(raw: Buffer, file: string): OperationRequest {
     value = JSON.parse(raw.toString("utf8"));
   } catch {
     throw notRequest("it is not JSON");
+  }
+  if ((value as { v?: unknown } | null)?.v === 1) {
+    throw approvalError(`${file} was made by an older dropkeys: it is not bound to a policy seal, a journal and a rule, and is not accepted`, {
+      code: "approval.request-unbound",
+      hint: "Write a new request (the same command with --request-out FILE) and have it signed again.",
+    });
   }
   const parsed = requestSchema.safeParse(value);
   if (!parsed.success) {

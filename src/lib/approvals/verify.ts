@@ -69,6 +69,11 @@ export async function verifyApprovalText(text: string, source: string, vc: Verif
     if (parsed.requestId !== vc.requestId) {
       throw refuse(`${approver.name} signed request ${parsed.requestId}, not this request ${vc.requestId}`, "approval.other-request");
     }
+    // Only the public key the sealed policy carries: an endpoint could answer with anyone's key.
+    if (!approver.kmsPublicKey) {
+      throw refuse(`${approver.name}'s KMS public key is not in the sealed policy, so the approval cannot be verified (dropkeys never asks an endpoint for it)`, "approval.kms-key-unpinned",
+        "Add the key's public key as `kmsPublicKey` to the approver and seal the policy.");
+    }
     const key = await kmsPublicKey(vc.aws, approver.kms, approver.kmsPublicKey);
     if (!verifyKmsSignature(key, vc.message, parsed.signature)) {
       throw refuse(`the KMS signature of ${approver.name} does not verify over request ${vc.requestId} (forged, or made over other bytes)`, "approval.bad-signature");

@@ -7,7 +7,7 @@ import { table } from "../output.js";
 import { formatLocal, parseTimeArg } from "../time.js";
 import type { JournalEntry } from "./journal.js";
 
-export async function runLogVerify(options: GlobalOptions & { approvals: boolean }): Promise<void> {
+export async function runLogVerify(options: GlobalOptions & { approvals: boolean; mirror?: boolean }): Promise<void> {
   const ctx = await createContext(options);
   const journal = ctx.journal();
   const report = journal.verify();
@@ -16,9 +16,12 @@ export async function runLogVerify(options: GlobalOptions & { approvals: boolean
     const { reverifyJournalApprovals } = await import("../approvals/journal-check.js");
     approvalProblems = await reverifyJournalApprovals(ctx, journal.entries());
   }
-  const ok = report.ok && approvalProblems.length === 0;
+  const { extraChecks, describeFindings } = await import("./verify-checks.js");
+  const extra = await extraChecks(ctx, journal, options);
+  const findings = describeFindings(extra);
+  const ok = report.ok && approvalProblems.length === 0 && findings.length === 0;
   const c = ctx.out.color;
-  ctx.out.result({ file: journal.file, ...report, openIntents: report.openIntents.map(brief), approvalProblems, ok }, () => {
+  ctx.out.result({ file: journal.file, ...report, openIntents: report.openIntents.map(brief), approvalProblems, mirror: extra.mirror, markdown: extra.markdown, ok }, () => {
     const lines: string[] = [];
     if (report.ok) lines.push(c.green(`The journal is intact: ${report.entries} entries, head ${report.head.slice(0, 16)}…`));
     for (const p of report.problems) lines.push(c.red(`line ${p.line}: ${p.kind}: ${p.message}`));
@@ -30,6 +33,8 @@ export async function runLogVerify(options: GlobalOptions & { approvals: boolean
       if (approvalProblems.length === 0 && report.ok) lines.push(c.green("Every recorded approval verifies against the policy's keys."));
       for (const p of approvalProblems) lines.push(c.red(p));
     }
+    for (const f of findings) lines.push(c.red(f));
+    if (extra.mirror && extra.mirror.findings.length === 0) lines.push(c.green(`The mirror ${extra.mirror.url} holds exactly these entries, each written once.`));
     lines.push(c.dim(journal.file));
     return lines.join("\n");
   });

@@ -1,9 +1,11 @@
 // `dropkeys policy check` and `dropkeys init`.
-import { copyFileSync, existsSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import type { GlobalOptions } from "../cli-options.js";
 import { usageError } from "../errors.js";
 import { Output, table } from "../output.js";
+import { createMirrorBucket, mirrorSettings } from "../journal/mirror-setup.js";
+import { DEFAULT_RETENTION_DAYS } from "./authority.js";
 import { BUNDLED_POLICY, loadPolicy } from "./load.js";
 
 export async function runPolicyCheck(options: GlobalOptions): Promise<void> {
@@ -31,12 +33,50 @@ export async function runPolicyCheck(options: GlobalOptions): Promise<void> {
   });
 }
 
-export async function runInit(options: GlobalOptions & { force: boolean; out: string }): Promise<void> {
+export interface InitOptions extends GlobalOptions {
+  force: boolean;
+  out: string;
+  mirror?: string;
+  retentionDays?: string;
+  createMirror?: boolean;
+}
+
+export async function runInit(options: InitOptions): Promise<void> {
   const out = new Output({ json: options.json, color: options.color, verbose: options.verbose });
   const target = path.resolve(options.out);
-  if (existsSync(target) && !options.force) {
+  const retentionDays = options.retentionDays === undefined ? DEFAULT_RETENTION_DAYS : Number(options.retentionDays);
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw usageError(`--retention-days must be a whole number of days, got "${options.retentionDays}"`);
+  if (options.createMirror && !options.mirror) throw usageError("--create-mirror needs --mirror s3://BUCKET/PREFIX", { code: "usage.no-mirror" });
+  if (options.mirror && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(options.mirror)) throw usageError(`--mirror: expected s3://BUCKET/PREFIX, got "${options.mirror}"`);
+  const exists = existsSync(target);
+  // With --create-mirror an existing policy is kept: the bucket is what is asked for.
+  if (exists && !options.force && !options.createMirror) {
     throw usageError(`${target} exists; not overwriting it`, { code: "init.exists", hint: "Pass --force to replace it." });
   }
-  copyFileSync(BUNDLED_POLICY, target);
-  out.result({ written: target }, () => `Wrote ${target}. Edit the roles' principals and register approvers, then run \`dropkeys policy check\`.`);
+  const written = !exists || options.force;
+  if (written) {
+    copyFileSync(BUNDLED_POLICY, target);
+    if (options.mirror) {
+      appendFileSync(target, `\n# The journal's write-once copy (S3 Object Lock, COMPLIANCE mode): see \`dropkeys init\` for the bucket settings.\njournal:\n  mirror: ${options.mirror}\n  retentionDays: ${retentionDays}\n`);
+    }
+  }
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "eu-north-1";
+  const settings = mirrorSettings(options.mirror ?? "s3://drop-internkontroll/legal", region, retentionDays);
+  let bucket: "created" | "exists" | undefined;
+  if (options.createMirror) {
+    const { AwsClients } = await import("../aws/clients.js");
+    const aws = new AwsClients({ endpointUrl: options.endpointUrl, endpoints: {}, profile: options.profile });
+    bucket = await createMirrorBucket(aws.s3(region), settings);
+  }
+  const c = out.color;
+  out.result({ written: written ? target : null, mirror: { ...settings, bucketState: bucket ?? null } }, () =>
+    [
+      written ? `Wrote ${target}. Edit the roles' principals and register approvers, then run \`dropkeys policy check\` and \`dropkeys policy seal\`.` : `Kept ${target} as it is.`,
+      "",
+      `The journal mirror${options.mirror ? "" : " (example name; pass --mirror s3://BUCKET/PREFIX)"}: bucket ${settings.bucket} in ${region}, versioning and Object Lock on (set at creation),`,
+      `default retention COMPLIANCE ${retentionDays} days, public access blocked. dropkeys needs s3:PutObject, s3:PutObjectRetention,`,
+      "s3:GetObject and s3:ListBucketVersions on it; nobody needs s3:DeleteObject*, s3:PutBucketObjectLockConfiguration or s3:BypassGovernanceRetention.",
+      ...(bucket ? ["", c.green(bucket === "created" ? `Created ${settings.bucket} with these settings.` : `${settings.bucket} existed with Object Lock; its default retention and public access block are set.`)] : ["", "To create it:", ...settings.commands.map((l) => `  ${l}`)]),
+    ].join("\n"),
+  );
 }

@@ -210,6 +210,16 @@ export const certificatesSchema = z.object({
   timeout: durationSchema.default(5_000),
 });
 
+/** Where the journal's write-once copy lives (S3 Object Lock, COMPLIANCE mode), and which journal it is. */
+export const journalSectionSchema = z.object({
+  /** s3://BUCKET/PREFIX: every entry is written there, as its own object, before the AWS call it announces. */
+  mirror: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, "expected s3://BUCKET/PREFIX").optional(),
+  /** Object Lock retention of each mirrored entry, in days (POLICY.md §8: 5 years). */
+  retentionDays: z.number().int().positive().default(1827),
+  /** The expected journal id (the hash of its first entry): a journal with another id is refused. */
+  id: z.string().regex(/^[0-9a-f]{64}$/, "expected the 64 hex digits of the journal's first entry hash").optional(),
+});
+
 export const policySchema = z.object({
   version: z.literal(1, { error: () => "expected 1" }),
   organisation: z.string().default("Drop"),
@@ -242,6 +252,7 @@ export const policySchema = z.object({
   database: databaseSchema.optional(),
   grants: grantsSchema.default(grantsSchema.parse({})),
   certificates: certificatesSchema.default(certificatesSchema.parse({})),
+  journal: journalSectionSchema.optional(),
 });
 
 export type Policy = z.output<typeof policySchema>;
