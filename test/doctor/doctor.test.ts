@@ -118,7 +118,7 @@ describe("dropkeys doctor", () => {
   it("prints one line per check with its state, and the fix, for people", async () => {
     const r = await runCli(["doctor", "--policy", healthyPolicy, "--journal", healthyJournal], { env: cliAwsEnv });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok +policy\.seal +the approvers registry is sealed/m);
+    expect(r.stdout).toMatch(/^ok +policy\.seal +the policy's authority is sealed/m);
     expect(r.stdout).toMatch(/^ok +journal\.chain +intact: 2 entries$/m);
     expect(r.stdout).toContain("Everything checked is in order.");
   });
@@ -199,7 +199,38 @@ describe("dropkeys doctor", () => {
     const { r, check } = await doctor(policy, path.join(target, "legal"));
     expect(r.code).toBe(4);
     expect(check("policy.seal")).toMatchObject({ state: "problem", facts: { state: "unsealed" } });
-    expect(check("policy.seal").fix).toContain("dropkeys approvers seal");
+    expect(check("policy.seal").fix).toContain("dropkeys policy seal");
+  });
+
+  it("the journal's S3 mirror: ok when locked and in step; a bucket without Object Lock, or a local entry edited after mirroring, is a problem", async () => {
+    const target = path.join(dir, "mirror");
+    const locked = `doctor-mirror-${s}`;
+    const unlocked = `doctor-nolock-${s}`;
+    await s3Client().send(new CreateBucketCommand({ Bucket: locked, ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: "eu-north-1" } }));
+    await s3Client().send(new CreateBucketCommand({ Bucket: unlocked, CreateBucketConfiguration: { LocationConstraint: "eu-north-1" } }));
+    const policy = policyFor(target, GOOD_REGION, { journal: { mirror: `s3://${locked}/legal` } });
+    const journal = path.join(target, "legal");
+    await sealRegistry({ policyFile: policy, journalDir: journal, approvers: [alem] });
+
+    const good = await doctor(policy, journal);
+    expect(good.check("journal.mirror")).toMatchObject({ state: "ok", facts: { bucket: locked } });
+    expect(good.check("journal.mirror").detail).toContain("holds exactly the local journal's 2 entries");
+
+    // The insider edits a mirrored local entry (and re-chains, so the local chain alone verifies).
+    const file = path.join(journal, "internkontroll.jsonl");
+    const original = readFileSync(file, "utf8");
+    writeFileSync(file, original.replace('"test registry"', '"nothing to see"'));
+    const edited = await doctor(policy, journal);
+    expect(edited.r.code).toBe(4);
+    expect(edited.check("journal.mirror")).toMatchObject({ state: "problem" });
+    expect(edited.check("journal.mirror").detail).toMatch(/differ: entry #1/);
+    writeFileSync(file, original);
+
+    // A policy pointing at a bucket without Object Lock (not yet sealed: doctor reads the file's).
+    const other = policyFor(path.join(dir, "mirror-nolock"), GOOD_REGION, { journal: { mirror: `s3://${unlocked}/legal` } });
+    const nolock = await doctor(other, path.join(dir, "mirror-nolock", "legal"));
+    expect(nolock.check("journal.mirror")).toMatchObject({ state: "problem", facts: { bucket: unlocked } });
+    expect(nolock.check("journal.mirror").detail).toContain("has no Object Lock");
   });
 
   it("a trail that excludes KMS events in an inventory region: problem for that region, exit 4", async () => {

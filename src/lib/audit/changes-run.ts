@@ -5,7 +5,7 @@ import type { GlobalOptions } from "../cli-options.js";
 import { localActor, type Context } from "../context.js";
 import { DropkeysError, ExitCode, usageError } from "../errors.js";
 import type { Actor, JournalEntry, JournalRecord } from "../journal/journal.js";
-import { chooseJournalSource, compareWithMirror, localJournalSource, type JournalSource } from "../journal/source.js";
+import { chooseJournalSource, compareWithMirror, localJournalSource, mirrorJournalSource, type JournalSource } from "../journal/source.js";
 import { parseDuration } from "../duration.js";
 import { awsEntries, regionOf } from "../policy/load.js";
 import { parseTimeArg } from "../time.js";
@@ -98,7 +98,7 @@ export interface ChangeAudit {
 }
 
 /** Parse --clock-skew and --journal-source, read the journal, resolve the inventory's keys. */
-export async function prepareChangeAudit(ctx: Context, options: { clockSkew: string; journalSource?: string | undefined }, mirror?: JournalSource): Promise<ChangeAudit> {
+export async function prepareChangeAudit(ctx: Context, options: { clockSkew: string; journalSource?: string | undefined }, mirror = mirrorJournalSource(ctx, ctx.journal())): Promise<ChangeAudit> {
   const skewMs = parseDuration(options.clockSkew);
   if (skewMs === undefined) throw usageError(`--clock-skew: expected a duration such as 5m or 90s, got "${options.clockSkew}"`);
   // The journal that explains changes: the mirror where there is one; the local copy is compared.

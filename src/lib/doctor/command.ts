@@ -12,6 +12,7 @@ import type { CheckResult } from "./check.js";
 import { cloudtrailCoverage } from "./cloudtrail.js";
 import { databaseReachable } from "./database.js";
 import { journalChecks } from "./journal.js";
+import { mirrorCheck } from "./mirror.js";
 import { policyInvalid, policyValid, sealState } from "./policy.js";
 
 export interface DoctorReport {
@@ -30,8 +31,8 @@ export async function collectDoctor(options: GlobalOptions, out: Output): Promis
     return summarise([policyInvalid(error), ...journalChecks(journalDir)]);
   }
   const local = [policyValid(ctx), ...journalChecks(ctx.journalDir), sealState(ctx), approverKeys(ctx)];
-  const [creds, endpoints, coverage, database] = await Promise.all([credentials(ctx), endpointsAndClock(ctx), cloudtrailCoverage(ctx), databaseReachable(ctx)]);
-  return summarise([...local, creds, ...endpoints, ...coverage, database]);
+  const [creds, endpoints, coverage, database, mirror] = await Promise.all([credentials(ctx), endpointsAndClock(ctx), cloudtrailCoverage(ctx), databaseReachable(ctx), mirrorCheck(ctx)]);
+  return summarise([...local, ...mirror, creds, ...endpoints, ...coverage, database]);
 }
 
 function summarise(checks: CheckResult[]): DoctorReport {

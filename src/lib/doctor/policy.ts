@@ -17,10 +17,7 @@ export function policyInvalid(error: unknown): CheckResult {
   return problem("policy", detail, "Fix the policy file (`dropkeys policy check` lists every problem); the other checks need a valid policy.");
 }
 
-/**
- * Whether what decides authority is sealed. Today that is the approvers registry; when the whole
- * authority policy is sealed, this is the one function to point at that seal's state.
- */
+/** Whether what decides authority (approvers, rules, holds, mappings, the mirror) is the sealed policy. */
 export function sealState(ctx: Context): CheckResult {
   let s: ReturnType<typeof registryState>;
   try {
@@ -31,20 +28,20 @@ export function sealState(ctx: Context): CheckResult {
   const digest = s.digest.slice(0, 16);
   switch (s.state) {
     case "sealed":
-      return ok("policy.seal", `the approvers registry is sealed (journal entry #${s.seal.seq}, digest ${digest}…)`, { state: s.state, digest: s.digest, sealSeq: s.seal.seq });
+      return ok("policy.seal", `the policy's authority is sealed (journal entry #${s.seal.seq}, digest ${digest}…)`, { state: s.state, digest: s.digest, sealSeq: s.seal.seq });
     case "changed":
       return problem(
         "policy.seal",
-        `the policy's approvers (digest ${digest}…) differ from the registry sealed in journal entry #${s.seal.seq}: every operation is refused`,
-        "Restore the sealed approvers list, or have the change approved with `dropkeys approvers seal`.",
-        { state: s.state, digest: s.digest, sealedDigest: s.seal.digest, sealSeq: s.seal.seq },
+        `the policy (digest ${digest}…) differs from the one sealed in journal entry #${s.seal.seq} in ${s.fields.slice(0, 5).join(", ")}${s.fields.length > 5 ? ` and ${s.fields.length - 5} more` : ""}: every operation is refused`,
+        "Restore the sealed fields, or have the change approved with `dropkeys policy seal` (by approvers of the previous seal).",
+        { state: s.state, digest: s.digest, sealedDigest: s.seal.digest, sealSeq: s.seal.seq, fields: s.fields },
       );
     case "unsealed":
-      return problem("policy.seal", "the approvers registry has never been sealed: approvals cannot be trusted until it is", "Run `dropkeys approvers seal`, signed by the approvers it lists.", {
+      return problem("policy.seal", "the policy's authority has never been sealed: approvals cannot be trusted until it is", "Run `dropkeys policy seal`, signed by the approvers it lists.", {
         state: s.state,
         digest: s.digest,
       });
     case "empty":
-      return warning("policy.seal", "the policy lists no approvers, so nothing can be approved", "Register the approvers in the policy and run `dropkeys approvers seal`.", { state: s.state });
+      return warning("policy.seal", "the policy lists no approvers, so nothing can be approved", "Register the approvers in the policy and run `dropkeys policy seal`.", { state: s.state });
   }
 }

@@ -2,8 +2,11 @@
 // so a person who changed a key around dropkeys could also write an entry that explains it; the
 // WORM mirror (S3 Object Lock) cannot be rewritten. An audit therefore reads the mirror where the
 // policy configures one and only compares the local copy with it.
+import { lastSeal } from "../approvals/registry-journal.js";
+import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
 import type { Journal, JournalEntry } from "./journal.js";
+import { listMirrorEntries, mirrorFor } from "./mirror.js";
 
 export interface JournalSource {
   kind: "local" | "mirror";
@@ -15,6 +18,19 @@ export interface JournalSource {
 
 export function localJournalSource(journal: Journal): JournalSource {
   return { kind: "local", location: journal.file, entries: async () => journal.entries() };
+}
+
+/**
+ * The journal's WORM mirror as a source: the one the last seal names (as `log verify` reads it:
+ * an edited policy file cannot point the audit at another bucket), else the policy file's; the
+ * journal read is the local one's (its id = the hash of entry #1). Undefined without a mirror.
+ */
+export function mirrorJournalSource(ctx: Context, local: Journal): JournalSource | undefined {
+  const localEntries = local.entries();
+  const sealed = lastSeal(localEntries)?.authority?.journal;
+  const mirror = mirrorFor(ctx, sealed?.mirror ? sealed : undefined);
+  if (!mirror) return undefined;
+  return { kind: "mirror", location: mirror.url, entries: () => listMirrorEntries(mirror, localEntries[0]?.hash) };
 }
 
 /**

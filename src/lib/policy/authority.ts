@@ -19,6 +19,8 @@ export interface Authority {
   jwt: { secret: string; deployCommand: string | null; activeSessionsQuery: string | null; emergencyOverlap: number };
   envelope: { key: string };
   journal: { mirror: string | null; retentionDays: number; id: string | null };
+  /** How long an access grant may live, and who retires it: a longer lifetime is wider access. */
+  grants: { maxLifetime: number; defaultLifetime: number | null; retiringPrincipal: string | null };
 }
 
 /** Default Object Lock retention of the journal mirror (POLICY.md §8: 5 years). */
@@ -54,6 +56,11 @@ export function authorityOf(policy: Policy): Authority {
     },
     envelope: { key: policy.envelope.key },
     journal: journalSettings(policy),
+    grants: {
+      maxLifetime: policy.grants.maxLifetime,
+      defaultLifetime: policy.grants.defaultLifetime ?? null,
+      retiringPrincipal: policy.grants.retiringPrincipal ?? null,
+    },
   };
 }
 
