@@ -103,6 +103,11 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   // A broken journal is noticed before anyone is asked to approve anything.
   if (!flags.dryRun) journal.checkWritable();
   checkRegistry(ctx.policy, journal.entries());
+  // Every intent gets an outcome: runs that died before theirs are closed first.
+  if (!flags.dryRun && !flags.requestOut) {
+    const { closeInterruptedRuns } = await import("./ops/readback.js");
+    await closeInterruptedRuns(ctx);
+  }
 
   const preflight = await spec.preflight();
   for (const warning of preflight.warnings ?? []) ctx.out.warn(warning);
@@ -154,45 +159,49 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     params: spec.params,
   });
 
-  // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry.
-  const interrupt = deferInterrupts(ctx);
+  const outcomeBase = {
+    type: "outcome" as const,
+    operation: spec.operation,
+    requestId: request.id,
+    intentSeq: intent.seq,
+    target: spec.journalTarget,
+    actor,
+    // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
+    reason: request.reason ?? undefined,
+    incident: request.incident ?? undefined,
+  };
+  // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry; a
+  // second one journals the outcome `interrupted` and exits at once.
+  const interrupt = deferInterrupts(ctx, () =>
+    journal.append({ ...outcomeBase, outcome: "interrupted", state: "abandoned by a second Ctrl-C while the call was in flight; its effect is unknown", next: ["dropkeys status", "run the same command again"] }),
+  );
   try {
     let result: R;
     try {
       result = await spec.execute(request);
     } catch (error) {
       const report = spec.onFailure ? await spec.onFailure(error).catch(() => undefined) : undefined;
+      const timedOut = isTimeout(error);
       journal.append({
-        type: "outcome",
-        operation: spec.operation,
-        requestId: request.id,
-        intentSeq: intent.seq,
-        target: spec.journalTarget,
-        actor,
-        reason: request.reason ?? undefined,
-        incident: request.incident ?? undefined,
-        outcome: "failed",
-        error: errorSummary(error),
+        ...outcomeBase,
+        // A call that did not return may or may not have been carried out.
+        outcome: timedOut ? "unknown" : "failed",
+        error: timedOut ? { code: "aws.timeout", message: `unknown: the call did not return (${errorSummary(error).message})` } : errorSummary(error),
         state: report?.state,
         next: report?.next,
       });
-      throw withReport(error, report);
+      throw withReport(timedOut ? timeoutFailure(error) : error, report);
     }
     const verification = spec.verify ? await spec.verify(result, request) : undefined;
     const verified = !verification || verification.result === "passed" || verification.result === "skipped";
+    const details = spec.outcomeDetails?.(result);
+    // A run stopped by Ctrl-C or SIGTERM says so in its outcome, not only in its details.
+    const stopped = details?.interrupted === true;
     const outcome = journal.append({
-      type: "outcome",
-      operation: spec.operation,
-      requestId: request.id,
-      intentSeq: intent.seq,
-      target: spec.journalTarget,
-      actor,
-      // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
-      reason: request.reason ?? undefined,
-      incident: request.incident ?? undefined,
-      outcome: verified ? "succeeded" : "failed",
+      ...outcomeBase,
+      outcome: stopped ? "interrupted" : verified ? "succeeded" : "failed",
       verification,
-      details: spec.outcomeDetails?.(result),
+      details,
     });
     if (!verified) {
       throw failure(`${spec.operation} was carried out, but its verification failed: ${verification?.detail ?? verification?.result}`, {
@@ -245,21 +254,49 @@ function withReport(error: unknown, report: FailureReport | undefined): Dropkeys
   });
 }
 
-/** While AWS is being changed, Ctrl-C is noted, not obeyed at once; the outcome is journalled first. */
-function deferInterrupts(ctx: Context): { restore(): void } {
+/** Whether a failure is an AWS call that did not return in time (the SDK's TimeoutError, anywhere in the causes). */
+export function isTimeout(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const name = (e as { name?: unknown }).name;
+    const code = (e as { code?: unknown }).code;
+    if (name === "TimeoutError" || code === "ETIMEDOUT" || code === "aws.timeout") return true;
+  }
+  return false;
+}
+
+function timeoutFailure(error: unknown): DropkeysError {
+  return failure(`unknown: the call did not return in time (${errorSummary(error).message})`, { code: "aws.timeout", cause: error });
+}
+
+/**
+ * While AWS is being changed, Ctrl-C and SIGTERM are noted, not obeyed at once: the call in flight
+ * finishes and its outcome is journalled. A second one journals the outcome `interrupted` through
+ * `abandon` and exits at once.
+ */
+function deferInterrupts(ctx: Context, abandon: () => unknown): { restore(): void } {
   let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(ExitCode.interrupted);
+  const onSignal = () => {
+    if (interrupted) {
+      try {
+        abandon();
+      } finally {
+        process.exit(ExitCode.interrupted);
+      }
+    }
     interrupted = true;
     ctx.out.warn("interrupt: finishing the AWS call in flight and journalling its outcome (Ctrl-C again to abandon)");
   };
-  const previous = process.listeners("SIGINT");
+  const previous = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   process.removeAllListeners("SIGINT");
-  process.on("SIGINT", onSigint);
+  process.removeAllListeners("SIGTERM");
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   return {
     restore() {
-      process.removeListener("SIGINT", onSigint);
-      for (const listener of previous) process.on("SIGINT", listener as () => void);
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.removeListener(signal, onSignal);
+        for (const listener of previous[signal]) process.on(signal, listener as () => void);
+      }
       if (interrupted) process.exitCode = ExitCode.interrupted;
     },
   };

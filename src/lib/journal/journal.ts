@@ -248,7 +248,8 @@ export class Journal {
     const entries = this.entries();
     const intents = entries.filter((e) => e.type === "intent" && e.requestId === id).map((e) => e.seq);
     if (intents.length === 0) return false;
-    const closed = new Set(entries.filter((e) => e.type === "outcome" && e.intentSeq !== undefined).map((e) => e.intentSeq));
+    // An intent closed as `interrupted` (its process died) still counts as unfinished: resumable.
+    const closed = new Set(entries.filter((e) => e.type === "outcome" && e.intentSeq !== undefined && e.outcome !== "interrupted").map((e) => e.intentSeq));
     return intents.every((seq) => !closed.has(seq));
   }
 

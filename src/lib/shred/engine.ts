@@ -359,19 +359,8 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
       if (intent.requestId) running.add(intent.requestId);
       continue;
     }
-    const ids = (params.userIds as unknown[]).map(String);
-    const states = await classifyUsers(options.db, options.section, ids);
-    const erased = ids.filter((id) => states.get(id) === "erased");
-    const untouched = ids.filter((id) => states.get(id) === "live");
-    closeAsInterrupted(options, intent, {
-      verification: {
-        method: "state re-read by a later run (the chunk's process ended before journalling its outcome)",
-        result: "passed",
-        detail: `${erased.length} of the chunk's users are erased (its transaction committed), ${untouched.length} untouched (rolled back); the rerun erases what is left`,
-        checkedAt: new Date().toISOString(),
-      },
-      details: { chunk: params.chunk, erased, untouched, reconciledBy: options.requestId },
-    });
+    const found = await chunkReadBack(options.db, options.section, intent);
+    closeAsInterrupted(options, intent, { ...found, details: { ...found.details, reconciledBy: options.requestId } });
     reconciled++;
     if (intent.requestId) finishedRequests.add(intent.requestId);
   }
@@ -385,6 +374,25 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
     });
   }
   return reconciled;
+}
+
+/** What an interrupted chunk did, read back from the database: its transaction committed whole or not at all. */
+export async function chunkReadBack(db: Database, section: DatabaseSection, intent: JournalEntry): Promise<Pick<JournalEntry, "verification" | "details" | "state" | "next">> {
+  const ids = ((intent.params?.userIds as unknown[]) ?? []).map(String);
+  const states = await classifyUsers(db, section, ids);
+  const erased = ids.filter((id) => states.get(id) === "erased");
+  const untouched = ids.filter((id) => states.get(id) === "live");
+  return {
+    verification: {
+      method: "state re-read by a later run (the chunk's process ended before journalling its outcome)",
+      result: "passed",
+      detail: `${erased.length} of the chunk's users are erased (its transaction committed), ${untouched.length} untouched (rolled back); the rerun erases what is left`,
+      checkedAt: new Date().toISOString(),
+    },
+    state: `${erased.length} erased, ${untouched.length} untouched`,
+    next: untouched.length ? ["run the same shred-user command again: it erases the rest"] : [],
+    details: { chunk: intent.params?.chunk, erased, untouched },
+  };
 }
 
 function closeAsInterrupted(options: Pick<ShredOptions, "journal" | "actor">, intent: JournalEntry, fields: Partial<JournalEntry>): void {
