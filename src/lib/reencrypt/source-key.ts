@@ -28,17 +28,43 @@ export interface SourceKeySteps {
   enabledAt?: string;
   disabledAt?: string;
   disableError?: string;
+  /** The key was found Enabled by an earlier, interrupted run of ours: this run only disables it. */
+  inheritedFrom?: string;
+  /** The run was stopped because the key had been enabled for `maxEnabledMs`. */
+  stoppedAfterMs?: number;
 }
 
-/** Enable the source key, run fn, disable the key again whatever fn did. */
-export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: SourceKeySteps, fn: () => Promise<T>): Promise<T> {
-  await changeState(options, "enable");
-  steps.enabledAt = new Date().toISOString();
+export interface EnabledLimit {
+  /** Longest time the key may stay enabled (policy reenableMaxDuration), counted from its enabling. */
+  maxEnabledMs: number;
+  /** When it was enabled, if an earlier run did it. */
+  enabledSince?: Date | undefined;
+  /** Called when the time is up: the run must stop (it is resumable). */
+  onExpire: () => void;
+}
+
+/**
+ * Enable the source key (unless an interrupted run of ours left it enabled), run fn, and disable
+ * the key again whatever fn did. While fn runs, the key stays enabled at most `limit.maxEnabledMs`:
+ * then fn is told to stop, and the key is disabled.
+ */
+export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: SourceKeySteps, fn: () => Promise<T>, limit?: EnabledLimit): Promise<T> {
+  if (steps.inheritedFrom === undefined) await changeState(options, "enable");
+  const since = limit?.enabledSince ?? new Date();
+  steps.enabledAt = since.toISOString();
+  const timer = limit
+    ? setTimeout(() => {
+        steps.stoppedAfterMs = Date.now() - since.getTime();
+        limit.onExpire();
+      }, Math.max(0, since.getTime() + limit.maxEnabledMs - Date.now()))
+    : undefined;
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, value: await fn() };
   } catch (error) {
     outcome = { ok: false, error };
+  } finally {
+    clearTimeout(timer);
   }
   try {
     await changeState(options, "disable");

@@ -11,7 +11,7 @@
 // (every user untouched; the rerun erases them). National IDs never appear: only user ids.
 import { hostname } from "node:os";
 import type { Database } from "../db/index.js";
-import { isDropkeysError } from "../errors.js";
+import { DropkeysError, isDropkeysError } from "../errors.js";
 import type { Actor, Journal, JournalEntry, JournalVerification } from "../journal/journal.js";
 import type { DatabaseSection } from "../policy/database-section.js";
 import { shredSql, type ShredSql } from "./schema-sql.js";
@@ -110,12 +110,14 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
   const target = journalTarget(options);
   const chunks = Math.ceil(ids.length / chunkSize);
   for (let c = 0; c < chunks; c++) {
+    // A synchronous driver (SQLite) never yields on its own: let a pending Ctrl-C or SIGTERM in.
+    await new Promise((resolve) => setImmediate(resolve));
     if (options.signal?.aborted) {
       summary.interrupted = true;
       break;
     }
     const userIds = ids.slice(c * chunkSize, (c + 1) * chunkSize);
-    const intent = options.journal.append({
+    const intent = appendOrSay(options, summary, `chunk ${c + 1} of ${chunks} was not started`, {
       type: "intent",
       operation: OPERATION,
       requestId: options.requestId,
@@ -136,7 +138,8 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
     }
     await options.afterCommit?.(c + 1);
     const holdUntil = backupsHoldUntil(now(), options.backupRetentionDays);
-    options.journal.append({
+    const committed = results.filter((r) => r.status === "erased").length;
+    appendOrSay(options, summary, `chunk ${c + 1} of ${chunks} committed (${committed} erased) but its outcome is not journalled yet: the next run journals it from the database`, {
       type: "outcome",
       operation: OPERATION,
       requestId: options.requestId,
@@ -153,6 +156,22 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
   }
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/** A journal append; when it fails (a full disk...), the error also says what this run had already done. */
+function appendOrSay(options: Pick<ShredOptions, "journal">, summary: ShredSummary, state: string, record: Parameters<ShredOptions["journal"]["append"]>[0]): JournalEntry {
+  try {
+    return options.journal.append(record);
+  } catch (error) {
+    if (!isDropkeysError(error)) throw error;
+    const done = `${summary.erased.length} user(s) erased in ${summary.chunks} chunk(s) before, each journalled`;
+    throw new DropkeysError(error.kind, `${error.message}\nDone so far: ${done}; ${state}.`, {
+      code: error.code,
+      hint: `${error.hint ?? ""} Then run the same shred-user command again: erased users are skipped.`.trim(),
+      details: { ...error.details, erasedBefore: summary.erased.length, chunksBefore: summary.chunks },
+      cause: error,
+    });
+  }
 }
 
 /**
