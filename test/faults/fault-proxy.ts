@@ -1,11 +1,11 @@
 // A loopback HTTP proxy in front of an emulator that misbehaves on chosen AWS operations: it
-// accepts the connection and never answers (a black hole), or answers ThrottlingException, as a
-// stalled VPC endpoint or a throttling KMS would. The operation is read from the X-Amz-Target
+// accepts the connection and never answers (a black hole), or answers ThrottlingException or
+// AccessDeniedException, as a stalled VPC endpoint, a throttling KMS or a key policy would. The operation is read from the X-Amz-Target
 // header of the JSON protocol ("TrentService.DisableKey").
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 
-export type ProxyMode = "forward" | "blackhole" | "throttle";
+export type ProxyMode = "forward" | "blackhole" | "throttle" | "deny";
 
 export interface FaultProxy {
   url: string;
@@ -27,11 +27,11 @@ export async function startFaultProxy(target: string, rule: (operation: string) 
       req.resume(); // read the request, never answer
       return;
     }
-    if (mode === "throttle") {
+    if (mode === "throttle" || mode === "deny") {
       req.resume();
       req.on("end", () => {
-        res.writeHead(400, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "throttled" });
-        res.end(JSON.stringify({ __type: "ThrottlingException", message: "Rate exceeded" }));
+        res.writeHead(400, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": mode });
+        res.end(JSON.stringify(mode === "throttle" ? { __type: "ThrottlingException", message: "Rate exceeded" } : { __type: "AccessDeniedException", message: "not authorized to use this key for this ciphertext" }));
       });
       return;
     }

@@ -10,6 +10,7 @@ import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { formatLocal } from "../time.js";
 import { totals } from "./engine.js";
 import type { ReencryptRun } from "../ops/reencrypt.js";
+import { formatDuration } from "../duration.js";
 
 /** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
 export interface ReencryptOptions extends OperationOptions {
@@ -84,7 +85,7 @@ export function reencryptRenderOptions(ctx: Context): RenderOptions<ReencryptRun
       }
       if (r.source.inheritedFrom) lines.push(`  The source key had been left Enabled by an interrupted run (${r.source.inheritedFrom}); this run disabled it again.`);
       if (r.source.stoppedAfterMs !== undefined) {
-        lines.push(c.yellow(`  Stopped: the compromised source key may stay enabled at most ${Math.round(ctx.policy.reenableMaxDuration / 60_000)} min (reenableMaxDuration); it is disabled again. Run the same command again to go on (what is done is skipped).`));
+        lines.push(c.yellow(`  Stopped: the compromised source key may stay enabled at most ${formatDuration(ctx.policy.reenableMaxDuration)} (reenableMaxDuration); it is disabled again. Run the same command again to go on (what is done is skipped).`));
       } else if (r.interrupted) lines.push(c.yellow("  Interrupted: run the same command again to finish (what is done is skipped)."));
       return lines;
     },
