@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { usageError } from "../errors.js";
+import { inputProblems, MAX_YAML_ALIASES } from "./input-checks.js";
 import { policySchema, type InventoryEntry, type Policy } from "./schema.js";
 
 export const BUNDLED_POLICY = fileURLToPath(new URL("../../../policy/drop.policy.yaml", import.meta.url));
@@ -53,7 +54,14 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
     });
     throw invalidPolicy(file, problems);
   }
-  const result = policySchema.safeParse(document.toJS());
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (error) {
+    // An alias bomb ("billion laughs"): refused before it expands.
+    throw invalidPolicy(file, [`${(error as Error).message} (at most ${MAX_YAML_ALIASES} aliases)`]);
+  }
+  const result = policySchema.safeParse(data);
   if (!result.success) throw invalidPolicy(file, result.error.issues.map(describeIssue));
   const problems = crossCheck(result.data);
   if (problems.length > 0) throw invalidPolicy(file, problems);
@@ -109,6 +117,7 @@ function crossCheck(policy: Policy): string[] {
     if (earlier !== undefined) problems.push(`approvers[${index}].name: "${approver.name}" is also approvers[${earlier}]`);
     approverNames.set(approver.name, index);
   });
+  problems.push(...inputProblems(policy));
   return problems;
 }
 

@@ -11,7 +11,7 @@
 // (every user untouched; the rerun erases them). National IDs never appear: only user ids.
 import { hostname } from "node:os";
 import type { Database } from "../db/index.js";
-import { DropkeysError, isDropkeysError } from "../errors.js";
+import { DropkeysError, isDropkeysError, usageError } from "../errors.js";
 import type { Actor, Journal, JournalEntry, JournalVerification } from "../journal/journal.js";
 import type { DatabaseSection } from "../policy/database-section.js";
 import { shredSql, type ShredSql } from "./schema-sql.js";
@@ -63,14 +63,45 @@ export interface ShredOptions {
   afterCommit?: (chunk: number) => void | Promise<void>;
 }
 
+/** Longest user id accepted: ids are keys, not documents (a 10 MB line is a mistake, not an id). */
+export const MAX_USER_ID_LENGTH = 128;
+
 /** Unique user ids, in the order given; blank lines and # comments of a file are dropped. */
 export function parseUserIds(lines: Iterable<string>): string[] {
   const seen = new Set<string>();
+  let lineNo = 0;
   for (const line of lines) {
+    lineNo++;
+    if (line.length > MAX_USER_ID_LENGTH * 4 + 1024) throw tooLong(lineNo, line.length);
     const id = line.replace(/#.*$/, "").trim();
+    if (id.length > MAX_USER_ID_LENGTH) throw tooLong(lineNo, id.length);
     if (id) seen.add(id);
   }
   return [...seen];
+}
+
+function tooLong(lineNo: number, length: number) {
+  return usageError(`user id ${lineNo} is ${length} characters long; ids are at most ${MAX_USER_ID_LENGTH}`, {
+    code: "usage.user-ids",
+    hint: "--from-file takes one user id per line (blank lines and # comments are skipped).",
+  });
+}
+
+/**
+ * Ids as the id column compares them: for an integer column "81", "081" and "+81" are one user,
+ * so they are written as "81" and counted once. Other columns keep the ids as given.
+ */
+export async function normaliseUserIds(db: Database, section: DatabaseSection, ids: string[]): Promise<string[]> {
+  const { table, id } = section.users;
+  const rows =
+    db.kind === "sqlite"
+      ? await db.query<{ t: unknown }>("SELECT type AS t FROM pragma_table_info(?) WHERE name = ?", [table, id])
+      : await db.query<{ t: unknown }>("SELECT data_type AS t FROM information_schema.columns WHERE table_name = ? AND column_name = ?", [table, id]);
+  const type = String(rows[0]?.t ?? "").toLowerCase();
+  if (!/int|serial|numeric|decimal/.test(type)) return ids;
+  const out = new Set<string>();
+  for (const raw of ids) out.add(/^[+-]?\d+$/.test(raw) ? BigInt(raw).toString() : raw);
+  return [...out];
 }
 
 /** Read-only: each user's state (missing, erased, live), in IN lists of 500. */
