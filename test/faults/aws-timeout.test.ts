@@ -4,13 +4,15 @@
 // the next command is named. Also: an emergency disable is not held up by a lock left by a dead
 // process or one whose pid now belongs to an unrelated process.
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processStart } from "../../src/lib/journal/process-identity.js";
-import { kmsClient, kmsUrl } from "../support/aws.js";
+import { signRequest } from "../support/approvers.js";
+import { cliAwsEnv, kmsClient, kmsUrl } from "../support/aws.js";
+import { BIN } from "../support/cli.js";
 import { emulatorEndpoints, suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "../keys/setup.js";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.js";
@@ -18,7 +20,7 @@ import { faultTally } from "./tally.js";
 
 const tally = faultTally("aws-timeout");
 const s = suffix();
-const names = { hung: `to-hung-${s}`, dead: `to-dead-${s}`, locked: `to-locked-${s}` };
+const names = { hung: `to-hung-${s}`, dead: `to-dead-${s}`, locked: `to-locked-${s}`, abandoned: `to-abandoned-${s}` };
 let w: World;
 let proxy: FaultProxy;
 let blackhole: FaultProxy;
@@ -29,11 +31,11 @@ beforeAll(async () => {
   proxy = await startFaultProxy(kmsUrl("eu-north-1"));
   blackhole = await startFaultProxy(kmsUrl("eu-north-1"), () => "blackhole");
   w = await makeWorld("faults-timeout", {
-    inventory: [kmsEntry(names.hung), kmsEntry(names.dead, { region: "eu-west-1" }), kmsEntry(names.locked)],
+    inventory: [kmsEntry(names.hung), kmsEntry(names.dead, { region: "eu-west-1" }), kmsEntry(names.locked), kmsEntry(names.abandoned)],
     endpoints: { ...emulatorEndpoints(), kms: { "eu-north-1": proxy.url, "eu-west-1": blackhole.url } },
     awsTimeout: AWS_TIMEOUT_S,
   });
-  for (const [name, region] of [[names.hung, "eu-north-1"], [names.locked, "eu-north-1"]] as const) {
+  for (const [name, region] of [[names.hung, "eu-north-1"], [names.locked, "eu-north-1"], [names.abandoned, "eu-north-1"]] as const) {
     const kms = kmsClient(region);
     const key = await kms.send(new CreateKeyCommand({ Description: name }));
     await kms.send(new CreateAliasCommand({ AliasName: `alias/${name}`, TargetKeyId: key.KeyMetadata!.KeyId! }));
@@ -86,6 +88,43 @@ describe("an AWS endpoint that accepts and never answers", () => {
     expect(ms).toBeLessThan(20_000);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(w.journal().length).toBe(before);
+    tally.recovered();
+  });
+});
+
+describe("Ctrl-C while an AWS call hangs", () => {
+  it("the first is noted, the second journals the outcome interrupted and exits 130 at once", async () => {
+    proxy.rule = (op) => (op === "DisableKey" ? "blackhole" : "forward");
+    const requestFile = path.join(w.dir, "abandon.request.json");
+    const args = ["disable", names.abandoned, "--reason", "leaked", "--incident", `INC-AB-${s}`];
+    expect((await w.cli([...args, "--request-out", requestFile])).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, ...args, "--request", requestFile, "--approval", signRequest(requestFile, w.alem), "--policy", w.policyFile, "--journal", w.journalDir], {
+      cwd: w.dir,
+      // Ten attempts of one second each: the call hangs far longer than the two signals take.
+      env: { ...process.env, ...cliAwsEnv, AWS_MAX_ATTEMPTS: "10", CI: "true", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 1500 && !(proxy.counts["DisableKey:blackhole"] ?? 0); i++) await new Promise((r) => setTimeout(r, 20));
+      tally.inject();
+      child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 300));
+      const sentAt = Date.now();
+      child.kill("SIGINT");
+      expect(await exited, stderr).toBe(130);
+      expect(Date.now() - sentAt).toBeLessThan(2_000);
+    } finally {
+      proxy.rule = () => "forward";
+    }
+    expect(stderr).toMatch(/Ctrl-C again to abandon/);
+    const [intent, outcome] = w.journal().filter((e) => e.operation === "disable").slice(-2) as Record<string, unknown>[];
+    expect(intent).toMatchObject({ type: "intent", requestId: JSON.parse(readFileSync(requestFile, "utf8")).id });
+    expect(outcome).toMatchObject({ type: "outcome", intentSeq: intent!.seq, outcome: "interrupted" });
+    expect(String(outcome!.state)).toMatch(/abandoned by a second Ctrl-C/);
     tally.recovered();
   });
 });
