@@ -98,6 +98,7 @@ describe("Ctrl-C while an AWS call hangs", () => {
     const requestFile = path.join(w.dir, "abandon.request.json");
     const args = ["disable", names.abandoned, "--reason", "leaked", "--incident", `INC-AB-${s}`];
     expect((await w.cli([...args, "--request-out", requestFile])).code).toBe(0);
+    const hungBefore = proxy.counts["DisableKey:blackhole"] ?? 0;
     const child = spawn(process.execPath, [BIN, ...args, "--request", requestFile, "--approval", signRequest(requestFile, w.alem), "--policy", w.policyFile, "--journal", w.journalDir], {
       cwd: w.dir,
       // Ten attempts of one second each: the call hangs far longer than the two signals take.
@@ -109,7 +110,8 @@ describe("Ctrl-C while an AWS call hangs", () => {
     child.stdout.resume();
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      for (let i = 0; i < 1500 && !(proxy.counts["DisableKey:blackhole"] ?? 0); i++) await new Promise((r) => setTimeout(r, 20));
+      // Signal only once DisableKey is in flight (after the intent).
+      for (let i = 0; i < 1500 && (proxy.counts["DisableKey:blackhole"] ?? 0) === hungBefore; i++) await new Promise((r) => setTimeout(r, 20));
       tally.inject();
       child.kill("SIGINT");
       await new Promise((r) => setTimeout(r, 300));
