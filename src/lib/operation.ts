@@ -159,7 +159,8 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     params: spec.params,
   });
 
-  const outcomeBase = {
+  // A function: execute() may complete the target (generate adds the ARN it created).
+  const outcomeBase = () => ({
     type: "outcome" as const,
     operation: spec.operation,
     requestId: request.id,
@@ -169,11 +170,11 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
     reason: request.reason ?? undefined,
     incident: request.incident ?? undefined,
-  };
+  });
   // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry; a
   // second one journals the outcome `interrupted` and exits at once.
   const interrupt = deferInterrupts(ctx, () =>
-    journal.append({ ...outcomeBase, outcome: "interrupted", state: "abandoned by a second Ctrl-C while the call was in flight; its effect is unknown", next: ["dropkeys status", "run the same command again"] }),
+    journal.append({ ...outcomeBase(), outcome: "interrupted", state: "abandoned by a second Ctrl-C while the call was in flight; its effect is unknown", next: ["dropkeys status", "run the same command again"] }),
   );
   try {
     let result: R;
@@ -183,7 +184,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
       const report = spec.onFailure ? await spec.onFailure(error).catch(() => undefined) : undefined;
       const timedOut = isTimeout(error);
       journal.append({
-        ...outcomeBase,
+        ...outcomeBase(),
         // A call that did not return may or may not have been carried out.
         outcome: timedOut ? "unknown" : "failed",
         error: timedOut ? { code: "aws.timeout", message: `unknown: the call did not return (${errorSummary(error).message})` } : errorSummary(error),
@@ -198,7 +199,7 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     // A run stopped by Ctrl-C or SIGTERM says so in its outcome, not only in its details.
     const stopped = details?.interrupted === true;
     const outcome = journal.append({
-      ...outcomeBase,
+      ...outcomeBase(),
       outcome: stopped ? "interrupted" : verified ? "succeeded" : "failed",
       verification,
       details,

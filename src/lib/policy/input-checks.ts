@@ -15,7 +15,8 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-export function inputProblems(policy: Policy): string[] {
+/** `raw` is the parsed YAML before defaults: an envelope key is checked when the file names one. */
+export function inputProblems(policy: Policy, raw: unknown): string[] {
   const problems: string[] = [];
   const zone = (path: string, value: string) => {
     if (!isTimeZone(value)) problems.push(`${path}: "${value}" is not a time zone (expected an IANA name such as "Europe/Oslo")`);
@@ -26,7 +27,8 @@ export function inputProblems(policy: Policy): string[] {
   if (url !== undefined && !/^(sqlite:|postgres(ql)?:\/\/)/.test(url)) {
     problems.push(`database.url: "${url.replace(/\/\/[^@/]*@/, "//***@")}" is neither sqlite:PATH nor postgres://...`);
   }
-  if (policy.database && !policy.inventory.some((e) => e.name === policy.envelope.key)) {
+  const namesEnvelope = typeof raw === "object" && raw !== null && "envelope" in raw;
+  if (namesEnvelope && policy.database && !policy.inventory.some((e) => e.name === policy.envelope.key)) {
     problems.push(`envelope.key: "${policy.envelope.key}" is not an inventory entry (the key that wraps the national-ID DEKs must be listed)`);
   }
   return problems;

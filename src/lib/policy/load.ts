@@ -63,7 +63,7 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
   }
   const result = policySchema.safeParse(data);
   if (!result.success) throw invalidPolicy(file, result.error.issues.map(describeIssue));
-  const problems = crossCheck(result.data);
+  const problems = [...crossCheck(result.data), ...inputProblems(result.data, data)];
   if (problems.length > 0) throw invalidPolicy(file, problems);
   return result.data;
 }
@@ -117,7 +117,6 @@ function crossCheck(policy: Policy): string[] {
     if (earlier !== undefined) problems.push(`approvers[${index}].name: "${approver.name}" is also approvers[${earlier}]`);
     approverNames.set(approver.name, index);
   });
-  problems.push(...inputProblems(policy));
   return problems;
 }
 
