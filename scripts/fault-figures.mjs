@@ -9,8 +9,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 const tally = path.join(mkdtempSync(path.join(tmpdir(), "dropkeys-faults-")), "tally.jsonl");
-const run = spawnSync("npx", ["vitest", "run", "test/faults"], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, DROPKEYS_FAULT_TALLY: tally } });
-if (run.status !== 0) {
+const run = spawnSync("npx", ["vitest", "run", "test/faults"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, DROPKEYS_FAULT_TALLY: tally }, maxBuffer: 64 * 1024 * 1024 });
+const output = run.stdout.toString();
+process.stdout.write(output);
+// The exit status alone is not trusted: the summary line says whether any test failed.
+if (run.status !== 0 || /Tests\s.*\d+ failed/.test(output.replace(/\x1b\[[0-9;]*m/g, ""))) {
   console.error("fault tests failed: no figure");
   process.exit(1);
 }

@@ -190,7 +190,7 @@ describe("reenableMaxDuration", () => {
     proxy.rule = () => "forward";
     expect(r.code, r.stderr).toBe(1);
     expect(Date.now() - started).toBeLessThan(60_000);
-    expect(r.stdout).toMatch(/may stay enabled at most .* \(reenableMaxDuration\); it is disabled again/);
+    expect(r.stdout, r.stderr).toMatch(/may stay enabled at most .* \(reenableMaxDuration\); it is disabled again/);
     expect(await keyState(x.oldKey.keyId)).toBe("Disabled");
     const journal = new Journal(x.w.journalDir);
     expect(journal.entries().filter((e) => e.operation === "reencrypt" && e.type === "outcome").at(-1)).toMatchObject({ outcome: "interrupted" });

@@ -100,7 +100,7 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
   const close = (fields: Pick<JournalRecord, "outcome" | "verification" | "error" | "state">) =>
     journal.append({ type: "outcome", operation, requestId: options.requestId, intentSeq: intent.seq, target, actor: options.actor, ...fields });
   try {
-    await options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId }));
+    await retryNetworkErrors(() => options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId })));
     const poll = await pollUntil(
       async () => {
         const state = (await describeKeyId(options.kms, key.keyId)).KeyState ?? "unknown";
@@ -120,6 +120,24 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
       state: action === "disable" ? `${key.keyId} may still be Enabled` : `${key.keyId} is still Disabled`,
     });
     throw error;
+  }
+}
+
+/**
+ * A connection reset or timeout before KMS answered (no HTTP status) is tried again a few times:
+ * the call that disables a compromised key must not be lost to a dropped keep-alive connection,
+ * also when the SDK's own retries are turned off (AWS_MAX_ATTEMPTS=1). Enable and Disable are
+ * idempotent, so a repeat is harmless.
+ */
+async function retryNetworkErrors<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== undefined || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
   }
 }
 
