@@ -13,7 +13,7 @@ const run = spawnSync("npx", ["vitest", "run", "test/faults"], { stdio: ["ignore
 const output = run.stdout.toString();
 process.stdout.write(output);
 // The exit status alone is not trusted: the summary line says whether any test failed.
-if (run.status !== 0 || /Tests\s.*\d+ failed/.test(output.replace(/\x1b\[[0-9;]*m/g, ""))) {
+if (run.status !== 0 || /Tests\s.*\d+ failed/.test(output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), ""))) {
   console.error("fault tests failed: no figure");
   process.exit(1);
 }
