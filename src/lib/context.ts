@@ -37,6 +37,7 @@ export class Context {
       endpoints: this.policy.endpoints,
       profile: options.profile,
       mfaCodeProvider: this.interactive ? askMfaCode : undefined,
+      timeoutMs: this.policy.awsTimeout,
     });
   }
 

@@ -113,12 +113,26 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
   const binding = { policy: lastSeal(before)?.digest ?? null, journal: journalId(before), rule: ruleName };
   // A journal behind or diverged from its write-once mirror stops everything (exit 5).
   const mirror = mutating ? mirrorFor(ctx) : undefined;
+  let mirroredUpTo = before[before.length - 1]?.seq ?? 0;
   if (mirror) {
-    await mirror.reconcile(before).catch((error: unknown) => {
-      // An unreachable mirror does not hold up an emergency disable; a disagreeing one does.
-      if (spec.operation !== "disable" || !isDropkeysError(error) || error.code !== "journal.mirror-unavailable") throw error;
-      ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);
-    });
+    const reconcile = (entries: JournalEntry[]) => mirror.reconcile(entries).then(() => (mirroredUpTo = entries[entries.length - 1]?.seq ?? 0));
+    await reconcile(before)
+      // Another process may have appended (and mirrored) since `before` was read: look once more.
+      .catch(async (error: unknown) => {
+        const now = journal.entries();
+        if (now.length === before.length) throw error;
+        await reconcile(now);
+      })
+      .catch((error: unknown) => {
+        // An unreachable mirror does not hold up an emergency disable; a disagreeing one does.
+        if (spec.operation !== "disable" || !isDropkeysError(error) || error.code !== "journal.mirror-unavailable") throw error;
+        ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);
+      });
+  }
+  // Every intent gets an outcome: runs that died before theirs are closed first.
+  if (mutating) {
+    const { closeInterruptedRuns } = await import("./ops/readback.js");
+    await closeInterruptedRuns(ctx);
   }
 
   const preflight = await spec.preflight();
@@ -173,7 +187,9 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     // The rule as signed: `log verify --approvals` checks the approvals against it as sealed then.
     details: { rule: request.rule },
   });
-  await mirrorAppended(ctx, mirror, journal, spec, intent.seq - 1, {
+  // Everything after what the mirror was known to hold: the intent, and what came before it in
+  // this run (dead runs closed, a repair).
+  await mirrorAppended(ctx, mirror, journal, spec, mirroredUpTo, {
     onFailure: (error) =>
       journal.append({
         type: "outcome",
@@ -188,47 +204,52 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
       }),
   });
 
-  // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry.
-  const interrupt = deferInterrupts(ctx);
+  // A function: execute() may complete the target (generate adds the ARN it created).
+  const outcomeBase = () => ({
+    type: "outcome" as const,
+    operation: spec.operation,
+    requestId: request.id,
+    intentSeq: intent.seq,
+    target: spec.journalTarget,
+    actor,
+    // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
+    reason: request.reason ?? undefined,
+    incident: request.incident ?? undefined,
+  });
+  // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry; a
+  // second one journals the outcome `interrupted` and exits at once.
+  const interrupt = deferInterrupts(ctx, () =>
+    journal.append({ ...outcomeBase(), outcome: "interrupted", state: "abandoned by a second Ctrl-C while the call was in flight; its effect is unknown", next: ["dropkeys status", "run the same command again"] }),
+  );
   try {
     let result: R;
     try {
       result = await spec.execute(request);
     } catch (error) {
       const report = spec.onFailure ? await spec.onFailure(error).catch(() => undefined) : undefined;
+      const timedOut = isTimeout(error);
       journal.append({
-        type: "outcome",
-        operation: spec.operation,
-        requestId: request.id,
-        intentSeq: intent.seq,
-        target: spec.journalTarget,
-        actor,
-        reason: request.reason ?? undefined,
-        incident: request.incident ?? undefined,
-        outcome: "failed",
-        error: errorSummary(error),
+        ...outcomeBase(),
+        // A call that did not return may or may not have been carried out.
+        outcome: timedOut ? "unknown" : "failed",
+        error: timedOut ? { code: "aws.timeout", message: `unknown: the call did not return (${errorSummary(error).message})` } : errorSummary(error),
         state: report?.state,
         next: report?.next,
       });
       // Best effort: the failure is what the person must see; the next command mirrors what is left.
       await mirror?.push(journal.entries(), intent.seq).catch(() => undefined);
-      throw withReport(error, report);
+      throw withReport(timedOut ? timeoutFailure(error) : error, report);
     }
     const verification = spec.verify ? await spec.verify(result, request) : undefined;
     const verified = !verification || verification.result === "passed" || verification.result === "skipped";
+    const details = spec.outcomeDetails?.(result);
+    // A run stopped by Ctrl-C or SIGTERM says so in its outcome, not only in its details.
+    const stopped = details?.interrupted === true;
     const outcome = journal.append({
-      type: "outcome",
-      operation: spec.operation,
-      requestId: request.id,
-      intentSeq: intent.seq,
-      target: spec.journalTarget,
-      actor,
-      // Repeated from the intent, so each rendered block of internkontroll.md is complete (POLICY.md §6).
-      reason: request.reason ?? undefined,
-      incident: request.incident ?? undefined,
-      outcome: verified ? "succeeded" : "failed",
+      ...outcomeBase(),
+      outcome: stopped ? "interrupted" : verified ? "succeeded" : "failed",
       verification,
-      details: spec.outcomeDetails?.(result),
+      details,
     });
     await mirrorAppended(ctx, mirror, journal, spec, intent.seq, { done: true });
     if (!verified) {
@@ -348,21 +369,49 @@ function withReport(error: unknown, report: FailureReport | undefined): Dropkeys
   });
 }
 
-/** While AWS is being changed, Ctrl-C is noted, not obeyed at once; the outcome is journalled first. */
-function deferInterrupts(ctx: Context): { restore(): void } {
+/** Whether a failure is an AWS call that did not return in time (the SDK's TimeoutError, anywhere in the causes). */
+export function isTimeout(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const name = (e as { name?: unknown }).name;
+    const code = (e as { code?: unknown }).code;
+    if (name === "TimeoutError" || code === "ETIMEDOUT" || code === "aws.timeout") return true;
+  }
+  return false;
+}
+
+function timeoutFailure(error: unknown): DropkeysError {
+  return failure(`unknown: the call did not return in time (${errorSummary(error).message})`, { code: "aws.timeout", cause: error });
+}
+
+/**
+ * While AWS is being changed, Ctrl-C and SIGTERM are noted, not obeyed at once: the call in flight
+ * finishes and its outcome is journalled. A second one journals the outcome `interrupted` through
+ * `abandon` and exits at once.
+ */
+function deferInterrupts(ctx: Context, abandon: () => unknown): { restore(): void } {
   let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(ExitCode.interrupted);
+  const onSignal = () => {
+    if (interrupted) {
+      try {
+        abandon();
+      } finally {
+        process.exit(ExitCode.interrupted);
+      }
+    }
     interrupted = true;
     ctx.out.warn("interrupt: finishing the AWS call in flight and journalling its outcome (Ctrl-C again to abandon)");
   };
-  const previous = process.listeners("SIGINT");
+  const previous = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   process.removeAllListeners("SIGINT");
-  process.on("SIGINT", onSigint);
+  process.removeAllListeners("SIGTERM");
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   return {
     restore() {
-      process.removeListener("SIGINT", onSigint);
-      for (const listener of previous) process.on("SIGINT", listener as () => void);
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.removeListener(signal, onSignal);
+        for (const listener of previous[signal]) process.on(signal, listener as () => void);
+      }
       if (interrupted) process.exitCode = ExitCode.interrupted;
     },
   };

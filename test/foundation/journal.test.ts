@@ -118,32 +118,38 @@ describe("journal", () => {
     expect(journal.isInterruptedRequest("req-3")).toBe(false);
   });
 
-  it("finishes an append that was killed after its entry was written (head and markdown one behind)", () => {
+  it("finishes an append that stopped after its entry was written (head and markdown behind), journalling the repair", () => {
     const journal = new Journal(dir);
     const entries = [1, 2, 3].map((i) => journal.append(record(i)));
     const headFile = path.join(dir, "internkontroll.head");
     const md = path.join(dir, "internkontroll.md");
-    // The state kill -9 leaves between the fsync of entry #3 and its markdown and head.
+    // The state a failed write or kill -9 leaves between the fsync of entry #3 and its markdown and head.
     writeFileSync(headFile, JSON.stringify({ seq: 2, hash: entries[1]!.hash }) + "\n");
     const mdText = readFileSync(md, "utf8");
-    writeFileSync(md, mdText.slice(0, mdText.indexOf("\n## #3 ") + 1));
-    // Without the dead process's lock this is tampering (an entry added by hand), and refused.
-    expect(journal.verify()).toMatchObject({ ok: false, problems: [{ kind: "edited" }] });
-    expect(() => journal.append(record(4))).toThrow(DropkeysError);
-    leaveDeadLock(dir);
-    const report = journal.verify();
-    expect(report.ok).toBe(true);
-    expect(report.interruptedAppend).toContain("entry #3 was written");
-    const next = journal.append(record(4));
-    expect(next.seq).toBe(4);
-    expect(journal.verify()).toMatchObject({ ok: true, entries: 4, interruptedAppend: undefined });
-    expect(JSON.parse(readFileSync(headFile, "utf8"))).toEqual({ seq: 4, hash: next.hash });
+    writeFileSync(md, mdText.slice(0, mdText.indexOf("\n## #3 ") + 30)); // markdown cut inside #3's block
+    // The head and markdown are derived from the JSONL: repairable whether or not a dead holder's lock is there.
+    const report = new Journal(dir).verify();
+    expect(report).toMatchObject({ ok: true, entries: 3 });
+    expect(report.interruptedAppend).toMatch(/interrupted write, repairable: entry #3 was recorded/);
+    const next = new Journal(dir).append(record(4));
+    expect(next.seq).toBe(5); // #4 is the repair event
+    const repair = new Journal(dir).entries()[3]!;
+    expect(repair).toMatchObject({ type: "event", operation: "journal-repair", actor });
+    expect(repair.state).toMatch(/internkontroll.head moved from #2 to #3.*internkontroll.md rendered again from entry #3/);
+    const after = new Journal(dir).verify();
+    expect(after).toMatchObject({ ok: true, entries: 5, interruptedAppend: undefined });
+    expect(after.repairs).toHaveLength(1);
+    expect(after.repairs[0]).toMatch(/^#4 .*interrupted write repaired/);
+    expect(JSON.parse(readFileSync(headFile, "utf8"))).toEqual({ seq: 5, hash: next.hash });
     const rendered = readFileSync(md, "utf8");
     expect(rendered.match(/\n## #3 /g)).toHaveLength(1);
     expect(rendered).toContain("\n## #4 ");
+    expect(rendered).toContain("\n## #5 ");
+    expect(rendered.split("\n## #").length).toBe(6);
+    expect(rendered.slice(rendered.indexOf("\n## #3 "), rendered.indexOf("\n## #4 "))).toContain("Reason: reason 3");
   });
 
-  it("removes a last line cut off while being written, which was never acknowledged", () => {
+  it("removes a last line cut off while being written, which was never acknowledged, and journals the cut", () => {
     const journal = new Journal(dir);
     journal.append(record(1));
     const second = journal.append(record(2));
@@ -154,11 +160,16 @@ describe("journal", () => {
     expect(journal.verify()).toMatchObject({ ok: false, problems: [{ kind: "truncated" }] });
     leaveDeadLock(dir);
     expect(journal.verify()).toMatchObject({ ok: true, entries: 2 });
+    expect(journal.verify().interruptedAppend).toMatch(/interrupted write, repairable/);
     journal.checkWritable();
-    expect(readFileSync(file, "utf8")).toBe(whole);
-    const third = journal.append(record(3));
-    expect(third).toMatchObject({ seq: 3, prev: second.hash });
-    expect(journal.verify()).toMatchObject({ ok: true, entries: 3 });
+    const text = readFileSync(file, "utf8");
+    expect(text.startsWith(whole)).toBe(true);
+    const cut = JSON.parse(text.slice(whole.length));
+    expect(cut).toMatchObject({ seq: 3, prev: second.hash, operation: "journal-repair" });
+    expect(cut.state).toMatch(/cut 33 byte\(s\) of entry #3/);
+    const fourth = journal.append(record(3));
+    expect(fourth).toMatchObject({ seq: 4, prev: cut.hash });
+    expect(journal.verify()).toMatchObject({ ok: true, entries: 4 });
   });
 
   it("refuses to act on a journal whose tail is broken or that was deleted", () => {

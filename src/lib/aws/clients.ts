@@ -22,6 +22,20 @@ export interface AwsOptions {
   /** Asked when a profile needs an MFA code; only given on a TTY. */
   mfaCodeProvider?: ((serial: string) => Promise<string>) | undefined;
   maxAttempts?: number | undefined;
+  /** Longest wait for one attempt of a call (connecting, then each response); policy `awsTimeout`. */
+  timeoutMs?: number | undefined;
+}
+
+/** Default per-attempt bound of every AWS call: 10 s. */
+export const DEFAULT_AWS_TIMEOUT_MS = 10_000;
+
+/**
+ * Every AWS call bounded: the SDK's request handler gives up on a connection that does not open
+ * and on a response that does not come within `timeoutMs` (a TimeoutError), per attempt; the
+ * retry mode's maxAttempts bounds the attempts.
+ */
+export function boundedRequestHandler(timeoutMs: number = DEFAULT_AWS_TIMEOUT_MS): { requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: boolean } } {
+  return { requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true } };
 }
 
 /**
@@ -101,6 +115,7 @@ export class AwsClients {
         // Adaptive retries back off on throttling; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS still win.
         ...(process.env.AWS_RETRY_MODE ? {} : { retryMode: "adaptive" }),
         ...(this.options.maxAttempts ? { maxAttempts: this.options.maxAttempts } : {}),
+        ...boundedRequestHandler(this.options.timeoutMs),
       });
       this.cache.set(key, client);
     }

@@ -2,13 +2,15 @@
 // entry, so editing, deleting, reordering or inserting a line breaks the chain. Appends are
 // locked across processes and fsynced before they return; nothing happens that is not
 // journalled first, so any failure here is fatal to the operation (exit 5).
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, fstatSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeSync, fstatSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import path from "node:path";
 import { canonicalJson, sha256Hex } from "../canonical.js";
 import { isDropkeysError, journalError } from "../errors.js";
 import { leakedSecret } from "../sensitive.js";
-import { deadHolder, withLock } from "./lock.js";
+import { deadHolder, describeErrno, withLock } from "./lock.js";
 import { renderMarkdown } from "./markdown.js";
+import { currentProcess, processGone, type ProcessIdentity } from "./process-identity.js";
 
 export const GENESIS = "0".repeat(64);
 export const JOURNAL_FILE = "internkontroll.jsonl";
@@ -55,13 +57,16 @@ export interface JournalRecord {
   /** The documented exception that let a single custodian approve alone. */
   exception?: string | undefined;
   params?: Record<string, unknown> | undefined;
-  outcome?: "succeeded" | "failed" | "noop" | "interrupted" | undefined;
+  /** "unknown": the AWS call did not return (timeout); `state` says what was read back. */
+  outcome?: "succeeded" | "failed" | "noop" | "interrupted" | "unknown" | undefined;
   verification?: JournalVerification | undefined;
   error?: { code: string; message: string } | undefined;
   /** What state AWS was left in, and what to run next (failures). */
   state?: string | undefined;
   next?: string[] | undefined;
   details?: Record<string, unknown> | undefined;
+  /** Intents: the process carrying it out (host, pid, start time), so a later run can tell it died. */
+  process?: ProcessIdentity | undefined;
 }
 
 export interface JournalEntry extends JournalRecord {
@@ -73,7 +78,7 @@ export interface JournalEntry extends JournalRecord {
 
 export interface JournalProblem {
   line: number;
-  kind: "edited" | "deleted" | "reordered" | "inserted" | "truncated" | "unparseable";
+  kind: "edited" | "deleted" | "reordered" | "inserted" | "truncated" | "unparseable" | "orphan-outcome";
   message: string;
 }
 
@@ -84,9 +89,14 @@ export interface JournalVerifyReport {
   problems: JournalProblem[];
   /** Intents with no outcome: the process died between announcing and finishing. */
   openIntents: JournalEntry[];
-  /** An append killed midway (not tampering): the next append finishes or undoes it. */
+  /** An append killed midway (not tampering): the next append finishes or undoes it ("repairable"). */
   interruptedAppend?: string | undefined;
+  /** Interrupted writes already repaired, each journalled as a `journal-repair` event ("repaired"). */
+  repairs: string[];
 }
+
+/** The operation name of the event entry that records a repair of an interrupted write. */
+export const REPAIR_OPERATION = "journal-repair";
 
 interface Head {
   seq: number;
@@ -109,6 +119,8 @@ export class Journal {
   private readonly headFile: string;
   private readonly lockFile: string;
   private readonly lockTimeoutMs: number;
+  /** The chain as this process last saw it: a journal that shrinks or vanishes during a run is exit 5. */
+  private seen: Head | undefined;
 
   constructor(dir: string, options: JournalOptions = {}) {
     this.dir = path.resolve(dir);
@@ -127,8 +139,9 @@ export class Journal {
     this.guard(() => {
       this.ensureDir();
       withLock(this.lockFile, this.lockTimeoutMs, (tookOverFromDead) => {
-        if (tookOverFromDead) this.repairInterruptedAppend();
-        return this.readTail();
+        const repairs = this.repairInterruptedAppend(tookOverFromDead);
+        const tail = this.readTailContinuous();
+        if (repairs.length > 0) this.writeEntry(tail, repairRecord(repairs));
       });
       if (existsSync(this.file)) {
         const fd = openSync(this.file, "a");
@@ -137,7 +150,11 @@ export class Journal {
     });
   }
 
-  /** Append one entry: locked, chained to the last one, fsynced; returns the written entry. */
+  /**
+   * Append one entry: locked, chained to the last one, fsynced; returns the written entry. Atomic
+   * as a whole: if any of its writes fails, the JSONL line and the markdown are cut back to where
+   * they were and the head is not moved, so the entry is either recorded or not at all.
+   */
   append(record: JournalRecord): JournalEntry {
     return this.guard(() => {
       const text = JSON.stringify(record);
@@ -150,21 +167,57 @@ export class Journal {
       }
       this.ensureDir();
       return withLock(this.lockFile, this.lockTimeoutMs, (tookOverFromDead) => {
-        if (tookOverFromDead) this.repairInterruptedAppend();
-        const tail = this.readTail();
-        const body: Omit<JournalEntry, "hash"> = {
-          seq: tail.seq + 1,
-          time: new Date().toISOString(),
-          ...stripUndefined(record),
-          prev: tail.hash,
-        } as Omit<JournalEntry, "hash">;
-        const entry = { ...body, hash: entryHash(body) } as JournalEntry;
-        appendDurably(this.file, JSON.stringify(entry) + "\n");
-        appendDurably(this.markdownFile, renderMarkdown(entry, { header: tail.seq === 0 }));
-        writeDurably(this.headFile, JSON.stringify({ seq: entry.seq, hash: entry.hash } satisfies Head) + "\n");
-        return entry;
+        const repairs = this.repairInterruptedAppend(tookOverFromDead);
+        let tail = this.readTailContinuous();
+        if (repairs.length > 0) {
+          const event = this.writeEntry(tail, repairRecord(repairs, record.actor));
+          tail = { seq: event.seq, hash: event.hash };
+        }
+        if (record.type === "outcome" && record.intentSeq !== undefined && record.intentSeq > tail.seq) {
+          throw journalError(`the journal in ${this.dir} holds ${tail.seq} entries, but this outcome belongs to intent #${record.intentSeq}: the journal was removed or replaced during the run`, {
+            code: "journal.missing",
+            hint: "Restore the journal from its backup or S3 mirror; nothing is written to a new chain.",
+          });
+        }
+        const withProcess = record.type === "intent" && !record.process ? { ...record, process: currentProcess() } : record;
+        return this.writeEntry(tail, withProcess);
       });
     });
+  }
+
+  /** Write one entry after `tail`: JSONL line (the record), markdown, head; undone whole on failure. */
+  private writeEntry(tail: Head, record: JournalRecord): JournalEntry {
+    const body: Omit<JournalEntry, "hash"> = {
+      seq: tail.seq + 1,
+      time: new Date().toISOString(),
+      ...stripUndefined(record),
+      prev: tail.hash,
+    } as Omit<JournalEntry, "hash">;
+    const entry = { ...body, hash: entryHash(body) } as JournalEntry;
+    const jsonlSize = sizeOf(this.file);
+    const markdownSize = sizeOf(this.markdownFile);
+    let stage = JOURNAL_FILE;
+    try {
+      appendDurably(this.file, JSON.stringify(entry) + "\n");
+      stage = MARKDOWN_FILE;
+      appendDurably(this.markdownFile, renderMarkdown(entry, { header: markdownSize === 0 }));
+      stage = HEAD_FILE;
+      writeDurably(this.headFile, JSON.stringify({ seq: entry.seq, hash: entry.hash } satisfies Head) + "\n");
+    } catch (error) {
+      const undone = cutBack(this.file, jsonlSize) && cutBack(this.markdownFile, markdownSize);
+      const what = `${entry.type} of ${entry.operation}${entry.target?.name ? ` ${entry.target.name}` : ""}`;
+      throw journalError(
+        `the journal in ${this.dir} cannot be written: ${describeErrno(error)} while writing ${stage}; entry #${entry.seq} (${what}) was ${undone ? "not recorded (its partial write was undone)" : "left partly written; the next append repairs it"}`,
+        {
+          code: "journal.unavailable",
+          hint: "Free space or fix the permissions of the journal directory, then run the command again (no hand edits needed).",
+          details: { errno: (error as NodeJS.ErrnoException).code, stage, entry: entry.seq, recorded: false },
+          cause: error,
+        },
+      );
+    }
+    this.seen = { seq: entry.seq, hash: entry.hash };
+    return entry;
   }
 
   /** Every entry, parsed; lines that do not parse are skipped here (verify() reports them). */
@@ -195,7 +248,8 @@ export class Journal {
     const entries = this.entries();
     const intents = entries.filter((e) => e.type === "intent" && e.requestId === id).map((e) => e.seq);
     if (intents.length === 0) return false;
-    const closed = new Set(entries.filter((e) => e.type === "outcome" && e.intentSeq !== undefined).map((e) => e.intentSeq));
+    // An intent closed as `interrupted` (its process died) still counts as unfinished: resumable.
+    const closed = new Set(entries.filter((e) => e.type === "outcome" && e.intentSeq !== undefined && e.outcome !== "interrupted").map((e) => e.intentSeq));
     return intents.every((seq) => !closed.has(seq));
   }
 
@@ -213,8 +267,9 @@ export class Journal {
     let prevHash = GENESIS;
     let expectedSeq = 1;
     let interruptedAppend: string | undefined;
-    // Only a process that died holding the lock can have left an append half done.
+    // Only a process that died holding the lock can have left a line half written.
     const crashed = deadHolder(this.lockFile) !== undefined;
+    const intentSeqs = new Set<number>();
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       const lineNo = i + 1;
@@ -226,7 +281,7 @@ export class Journal {
         const last = i === lines.length - 1 && !complete;
         const head = this.readHead();
         if (last && crashed && (head ? head.seq === parsed.length && head.hash === prevHash : parsed.length === 0)) {
-          interruptedAppend = `entry #${parsed.length + 1} was cut off while being written (never acknowledged); the next operation removes it`;
+          interruptedAppend = `interrupted write, repairable: entry #${parsed.length + 1} was cut off while being written (never acknowledged); the next operation removes it`;
           break;
         }
         problems.push({
@@ -245,6 +300,10 @@ export class Journal {
         problems.push(describeBreak(lineNo, entry, expectedSeq, parsed));
         break;
       }
+      if (entry.type === "intent") intentSeqs.add(entry.seq);
+      if (entry.type === "outcome" && entry.intentSeq !== undefined && !intentSeqs.has(entry.intentSeq)) {
+        problems.push({ line: lineNo, kind: "orphan-outcome", message: `entry #${entry.seq} is the outcome of intent #${entry.intentSeq}, which this journal does not hold: the journal was restarted or entries replaced` });
+      }
       parsed.push(entry);
       prevHash = hash;
       expectedSeq++;
@@ -252,8 +311,10 @@ export class Journal {
     if (problems.length === 0) {
       const head = this.readHead();
       const last = parsed[parsed.length - 1];
-      if (crashed && head && last && head.seq === last.seq - 1 && head.hash === last.prev) {
-        interruptedAppend = `entry #${last.seq} was written but ${HEAD_FILE} not yet updated (the process stopped); the next operation completes it`;
+      const headEntry = head ? parsed[head.seq - 1] : undefined;
+      if (head && last && head.seq < last.seq && headEntry?.hash === head.hash) {
+        // Every entry after the head chains from it: a write that stopped before the head (derived) moved.
+        interruptedAppend = `interrupted write, repairable: entr${last.seq - head.seq > 1 ? `ies #${head.seq + 1}-#${last.seq} were` : `y #${last.seq} was`} recorded but ${HEAD_FILE} not yet updated; the next operation completes it`;
       } else if (head && (head.seq !== parsed.length || head.hash !== prevHash)) {
         problems.push(
           head.seq > parsed.length
@@ -264,50 +325,75 @@ export class Journal {
     }
     const closed = new Set(parsed.filter((e) => e.type === "outcome" && e.intentSeq !== undefined).map((e) => e.intentSeq));
     const openIntents = parsed.filter((e) => e.type === "intent" && !closed.has(e.seq));
-    return { ok: problems.length === 0, entries: parsed.length, head: prevHash, problems, openIntents, interruptedAppend };
+    const repairs = parsed.filter((e) => e.type === "event" && e.operation === REPAIR_OPERATION).map((e) => `#${e.seq} (${e.time}): interrupted write repaired: ${e.state ?? ""}`);
+    return { ok: problems.length === 0, entries: parsed.length, head: prevHash, problems, openIntents, interruptedAppend, repairs };
   }
 
   /**
-   * An append killed midway leaves its lock behind (a dead holder; only then is this called) and
-   * one of two shapes, told apart from tampering by the head file: a cut-off last line that was
-   * never acknowledged (the head still names the entry before it), which is removed; or a complete
-   * last entry whose markdown and head were not written yet (the head names its predecessor),
-   * which is completed. Runs under the lock.
+   * Repairs what an interrupted append can leave, under the lock, and says what it did (journalled
+   * as a `journal-repair` event). The JSONL is the record; the head and the markdown are derived
+   * and are brought up to the JSONL whenever they are behind: the entries past the head must chain
+   * from it. A cut-off last line is removed only when the lock was taken over from a process that
+   * died holding it and the head names the entry before it (else it is damage, refused by readTail).
    */
-  private repairInterruptedAppend(): void {
-    if (!existsSync(this.file)) return;
+  private repairInterruptedAppend(tookOverFromDead: boolean): string[] {
+    const repairs: string[] = [];
+    removeStaleTempFiles(this.dir);
+    if (!existsSync(this.file)) return repairs;
     const size = statSync(this.file).size;
-    if (size === 0) return;
+    if (size === 0) return repairs;
     const head = this.readHead();
     const fd = openSync(this.file, "r+");
     try {
       const lastByte = Buffer.alloc(1);
       readSync(fd, lastByte, 0, 1, size - 1);
       if (lastByte[0] !== 0x0a) {
+        if (!tookOverFromDead) return repairs;
         // Work on bytes: a tail that starts inside a multi-byte character must not shift offsets.
         const tail = readTailBytes(fd, size, 1024 * 1024);
         const cut = tail.lastIndexOf(0x0a);
-        const keep = size - tail.length + cut + 1; // bytes up to and including the last newline
+        const keep = cut < 0 ? 0 : size - tail.length + cut + 1; // bytes up to and including the last newline
         const before = cut < 0 ? "" : tail.subarray(0, cut).toString("utf8").split("\n").pop() ?? "";
         const previous = before ? safeParse(before) : undefined;
         const matches = previous ? head?.seq === previous.seq && head.hash === previous.hash : cut < 0 && tail.length === size && !head;
-        if (!matches) return; // damage, not a crash: readTail refuses it
-        ftruncateSync(fd, cut < 0 ? 0 : keep);
+        if (!matches) return repairs;
+        ftruncateSync(fd, keep);
         fsyncSync(fd);
-        return;
+        repairs.push(`cut ${size - keep} byte(s) of entry #${(previous?.seq ?? 0) + 1}, cut off while being written and never acknowledged`);
       }
     } finally {
       closeSync(fd);
     }
     const last = safeParse(readLastLine(this.file) ?? "");
-    if (!last) return;
+    if (!last) return repairs;
     const { hash, ...body } = last;
-    const behind = head ? head.seq === last.seq - 1 && head.hash === last.prev : last.seq === 1 && last.prev === GENESIS;
-    if (entryHash(body) !== hash || !behind) return;
-    if (!markdownHasEntry(this.markdownFile, last.seq)) {
-      appendDurably(this.markdownFile, renderMarkdown(last, { header: !existsSync(this.markdownFile) }));
+    if (entryHash(body) !== hash) return repairs;
+    let entries: JournalEntry[] | undefined;
+    if (head ? head.seq < last.seq : last.seq === 1 && last.prev === GENESIS) {
+      entries = this.entries();
+      if (!chainsFrom(entries, head)) return repairs;
+      writeDurably(this.headFile, JSON.stringify({ seq: last.seq, hash } satisfies Head) + "\n");
+      repairs.push(`${HEAD_FILE} moved from #${head?.seq ?? 0} to #${last.seq} (the write stopped after the entry was recorded)`);
     }
-    writeDurably(this.headFile, JSON.stringify({ seq: last.seq, hash } satisfies Head) + "\n");
+    if (!markdownEndsWith(this.markdownFile, last)) {
+      const from = rebuildMarkdown(this.markdownFile, entries ?? this.entries());
+      repairs.push(`${MARKDOWN_FILE} rendered again from entry #${from}`);
+    }
+    return repairs;
+  }
+
+  /** readTail, refusing a chain that shrank or was replaced since this process last saw it. */
+  private readTailContinuous(): Head {
+    const tail = this.readTail();
+    const seen = this.seen;
+    if (seen && (tail.seq < seen.seq || (tail.seq === seen.seq && tail.hash !== seen.hash))) {
+      throw journalError(`the journal in ${this.dir} changed during this run: it held entry #${seen.seq}, now ${tail.seq === 0 ? "nothing" : `#${tail.seq}`} (removed or replaced)`, {
+        code: "journal.missing",
+        hint: "Restore the journal from its backup or S3 mirror; dropkeys never starts a new chain in the middle of a run.",
+      });
+    }
+    this.seen = tail;
+    return tail;
   }
 
   private readHead(): Head | undefined {
@@ -360,6 +446,12 @@ export class Journal {
   }
 
   private ensureDir(): void {
+    if (this.seen && this.seen.seq > 0 && !existsSync(this.dir)) {
+      throw journalError(`the journal directory ${this.dir} disappeared during this run (it held entry #${this.seen.seq})`, {
+        code: "journal.missing",
+        hint: "Restore the journal from its backup or S3 mirror; dropkeys never starts a new chain in the middle of a run.",
+      });
+    }
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -369,8 +461,7 @@ export class Journal {
       return fn();
     } catch (error) {
       if (isDropkeysError(error)) throw error;
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw journalError(`the journal in ${this.dir} cannot be written: ${code}`, {
+      throw journalError(`the journal in ${this.dir} cannot be written: ${describeErrno(error)}`, {
         code: "journal.unavailable",
         hint: "Nothing was done. Fix the journal directory (permissions, disk space) or pass --journal DIR.",
         cause: error,
@@ -396,10 +487,21 @@ function stripUndefined<T extends object>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/** Write all of `bytes`: a short write is continued, and a failure (ENOSPC...) thrown. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  let written = 0;
+  while (written < bytes.length) {
+    const n = writeSync(fd, bytes, written, bytes.length - written);
+    if (n <= 0) throw Object.assign(new Error("the write made no progress"), { code: "EIO" });
+    written += n;
+  }
+}
+
 function appendDurably(file: string, text: string): void {
   const fd = openSync(file, "a", 0o640);
   try {
-    writeSync(fd, text);
+    writeAll(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -408,14 +510,142 @@ function appendDurably(file: string, text: string): void {
 
 function writeDurably(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o640);
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
+    const fd = openSync(tmp, "w", 0o640);
+    try {
+      writeAll(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (error) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created, or renamed */
+    }
+    throw error;
+  }
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Undo a failed append: cut the file back to its size before (never needs disk space). */
+function cutBack(file: string, size: number): boolean {
+  try {
+    if (sizeOf(file) === size) return true;
+    truncateSync(file, size);
+    const fd = openSync(file, "r+");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Temporary files (head, lock) of processes that are gone: never left behind. */
+function removeStaleTempFiles(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = /^internkontroll\.(?:head|lock)\.(\d+)(?:\.[a-z0-9]+)?\.tmp$|^internkontroll\.lock\.stale\.(\d+)$/.exec(name);
+    const pid = Number(match?.[1] ?? match?.[2]);
+    if (!match || pid === process.pid || !processGone({ host: hostname(), pid })) continue;
+    try {
+      unlinkSync(path.join(dir, name));
+    } catch {
+      /* removed by another process */
+    }
+  }
+}
+
+/** The entries after `head` chain from it, each with its own hash right. */
+function chainsFrom(entries: JournalEntry[], head: Head | undefined): boolean {
+  let prev = head?.hash ?? GENESIS;
+  let seq = head?.seq ?? 0;
+  if (head && entries[head.seq - 1]?.hash !== head.hash) return false;
+  for (const entry of entries.slice(seq)) {
+    const { hash, ...body } = entry;
+    if (entry.prev !== prev || entry.seq !== seq + 1 || entryHash(body) !== hash) return false;
+    prev = hash;
+    seq = entry.seq;
+  }
+  return true;
+}
+
+/** The event entry that records a repair. */
+function repairRecord(repairs: string[], actor?: Actor): JournalRecord {
+  return {
+    type: "event",
+    operation: REPAIR_OPERATION,
+    actor: actor ?? { aws: "unknown (journal repair)", osUser: safeUser(), host: hostname() },
+    state: repairs.join("; "),
+    details: { repairs },
+  };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Whether internkontroll.md ends with the rendering of `entry` (it is written right after the JSONL line). */
+function markdownEndsWith(file: string, entry: JournalEntry): boolean {
+  const expected = Buffer.from(renderMarkdown(entry, { header: false }), "utf8");
+  const size = sizeOf(file);
+  if (size < expected.length) return false;
+  const fd = openSync(file, "r");
+  try {
+    return readTailBytes(fd, size, expected.length).equals(expected);
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, file);
+}
+
+/** Cut internkontroll.md at its last entry heading and render every entry from there; returns that seq. */
+function rebuildMarkdown(file: string, entries: JournalEntry[]): number {
+  const size = sizeOf(file);
+  let from = 1;
+  let keep = 0;
+  if (size > 0) {
+    const fd = openSync(file, "r");
+    let tail: Buffer;
+    try {
+      tail = readTailBytes(fd, size, 1024 * 1024);
+    } finally {
+      closeSync(fd);
+    }
+    const text = tail.toString("latin1"); // one char per byte: indexes are byte offsets
+    const headings = [...text.matchAll(/(?:^|\n)## #(\d+) /g)];
+    const lastHeading = headings[headings.length - 1];
+    const seq = lastHeading ? Number(lastHeading[1]) : 0;
+    if (lastHeading && seq >= 1 && seq <= entries.length) {
+      from = seq;
+      keep = size - tail.length + lastHeading.index + (lastHeading[0].startsWith("\n") ? 1 : 0);
+    }
+  }
+  if (size > 0) truncateSync(file, keep);
+  const text = entries.slice(from - 1).map((e) => renderMarkdown(e, { header: keep === 0 && e === entries[from - 1] })).join("");
+  appendDurably(file, text);
+  return from;
 }
 
 /** The last non-empty line, read backwards in chunks (journals grow; the tail is all we need). */
@@ -454,15 +684,4 @@ function readTailBytes(fd: number, size: number, max: number): Buffer {
   const buffer = Buffer.alloc(size - start);
   readSync(fd, buffer, 0, buffer.length, start);
   return buffer;
-}
-
-/** Whether internkontroll.md already holds the rendering of entry `seq` (it is appended last). */
-function markdownHasEntry(file: string, seq: number): boolean {
-  if (!existsSync(file)) return false;
-  const fd = openSync(file, "r");
-  try {
-    return readTailBytes(fd, fstatSync(fd).size, 256 * 1024).toString("utf8").includes(`\n## #${seq} `);
-  } finally {
-    closeSync(fd);
-  }
 }

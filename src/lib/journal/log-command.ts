@@ -26,6 +26,7 @@ export async function runLogVerify(options: GlobalOptions & { approvals: boolean
     if (report.ok) lines.push(c.green(`The journal is intact: ${report.entries} entries, head ${report.head.slice(0, 16)}…`));
     for (const p of report.problems) lines.push(c.red(`line ${p.line}: ${p.kind}: ${p.message}`));
     if (report.interruptedAppend) lines.push(c.yellow(`warning: ${report.interruptedAppend}`));
+    for (const r of report.repairs) lines.push(c.dim(`repaired: ${r}`));
     for (const e of report.openIntents) {
       lines.push(c.yellow(`warning: intent #${e.seq} (${e.operation} ${e.target?.name ?? ""}, ${e.time}) has no outcome: the process stopped before finishing; check the key's state`));
     }

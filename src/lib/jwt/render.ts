@@ -35,7 +35,9 @@ export function renderRotateJwt(
       ...r.recovered.map((line) => c.yellow(`  Recovered: ${line}`)),
       r.previousRetired
         ? `  Old version ${r.oldVersion} no longer verifies (AWSPREVIOUS removed)`
-        : `  Old version ${r.oldVersion} keeps verifying (AWSPREVIOUS) until ${r.overlapEnds ? formatLocal(r.overlapEnds) : "-"}`,
+        : r.overlapEnds && r.overlapEnds.getTime() <= Date.now()
+          ? `  Old version ${r.oldVersion} still verifies (AWSPREVIOUS), but its overlap ended ${formatLocal(r.overlapEnds)}: retire it now with ${FINISH_COMMAND}`
+          : `  Old version ${r.oldVersion} keeps verifying (AWSPREVIOUS) until ${r.overlapEnds ? formatLocal(r.overlapEnds) : "-"}`,
       ...(r.sessions ? [`  Sessions revoked: ${r.sessions.revoked} (${r.sessions.database}, one transaction)`] : []),
       ...(r.sessions?.report ? [`  Sessions active during the compromise window: ${r.sessions.reported}, written to ${r.sessions.report}`] : []),
       ...(r.deploy ? [`  Deploy command: exit ${r.deploy.exitCode}`] : []),
@@ -61,7 +63,8 @@ export function renderRotateJwt(
         for (const d of summary.deadlines) next.push(`${d.name}: due ${formatLocal(new Date(d.due))}`);
       }
       // The output ends with when the overlap ends and the command that finishes the rotation.
-      if (r.overlapEnds) next.push(`the overlap ends ${formatLocal(r.overlapEnds)}; then run: ${FINISH_COMMAND} (safe from cron: until then it prints the time left)`);
+      if (r.overlapEnds && r.overlapEnds.getTime() <= Date.now()) next.push(`the overlap ended ${formatLocal(r.overlapEnds)}: run ${FINISH_COMMAND} now`);
+      else if (r.overlapEnds) next.push(`the overlap ends ${formatLocal(r.overlapEnds)}; then run: ${FINISH_COMMAND} (safe from cron: until then it prints the time left)`);
       return next;
     },
   });

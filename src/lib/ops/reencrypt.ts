@@ -124,7 +124,9 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
           hint: "Rerun with --reenable-source: the key is enabled for the re-encryption only and disabled again afterwards (needs the approvals of `enable` as well).",
         });
       }
+      const inherited = reenableSource && fromNow.KeyState === "Enabled" ? leftEnabledByUs(ctx, from.keyId) : undefined;
       if (fromNow.KeyState === "Disabled") facts.push(`the source key is Disabled: it will be enabled for the re-encryption only, and disabled again afterwards (also on failure or Ctrl-C)`);
+      else if (inherited) facts.push(`the source key was enabled by an interrupted reencrypt --reenable-source at ${inherited.since}: this run disables it again at the end`);
       else if (reenableSource) warnings.push(`--reenable-source: ${from.name} is already ${fromNow.KeyState}; it is left as it is`);
       for (const left of sourceKeysLeftEnabled(ctx.journal().entries())) {
         warnings.push(`source key ${left.keyId} was enabled by reencrypt --reenable-source at ${left.since} and never disabled again (interrupted run)`);
@@ -147,6 +149,9 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       const wrappedDekBytes = await resolveWrappedDekBytes(ctx.policy.envelope.wrappedDekBytes, kms, to.arn);
       const progress = ctx.out.progress("Re-encrypting");
       const interrupt = interruptSignal();
+      // Stops the workers: Ctrl-C / SIGTERM, or the source key's enabled time running out.
+      const stop = new AbortController();
+      interrupt.signal.addEventListener("abort", () => stop.abort(), { once: true });
       const source: ReencryptRun["source"] = { reenabled: false };
       let last = 0;
       const run = () =>
@@ -159,7 +164,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
             to,
             wrappedDekBytes,
             concurrency,
-            signal: interrupt.signal,
+            signal: stop.signal,
             onProgress: (p) => {
               if (Date.now() - last < 100) return;
               last = Date.now();
@@ -170,12 +175,16 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       try {
         const fromState = (await kms.send(new DescribeKeyCommand({ KeyId: from.keyId }))).KeyMetadata!.KeyState;
         let result: ReencryptResult;
-        if (reenableSource && fromState === "Disabled") {
+        // A key an interrupted run of ours left Enabled is ours to disable again at the end.
+        const inherited = reenableSource && fromState === "Enabled" ? leftEnabledByUs(ctx, from.keyId) : undefined;
+        if (reenableSource && (fromState === "Disabled" || inherited)) {
           source.reenabled = true;
+          if (inherited) source.inheritedFrom = inherited.requestId ?? "an interrupted run";
           result = await withSourceEnabled(
             { kms, key: from, journal: ctx.journal(), actor, requestId: request.id, reason: request.reason ?? reason, incident: request.incident ?? undefined, timeoutMs: ctx.policy.disableVerifyTimeout },
             source,
             run,
+            { maxEnabledMs: ctx.policy.reenableMaxDuration, enabledSince: inherited ? new Date(inherited.since) : undefined, onExpire: () => stop.abort() },
           );
         } else {
           result = await run();
@@ -227,6 +236,11 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       };
     },
   };
+}
+
+/** The journal's record of this key being enabled by a reencrypt run that never disabled it again. */
+function leftEnabledByUs(ctx: Context, keyId: string): { since: string; requestId: string | undefined } | undefined {
+  return sourceKeysLeftEnabled(ctx.journal().entries()).find((k) => k.keyId === keyId);
 }
 
 /** How `dropkeys apply` can render this operation's result (table, exit code) like the command does. */

@@ -194,8 +194,12 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
         await db.close();
       } else {
         facts.push(`Overlap ${formatDuration(params.overlapMs)} (JWT lifetime ${formatDuration(ctx.policy.jwt.tokenLifetime)} + secrets cache ${formatDuration(ctx.policy.jwt.cacheTtl)}): the old value keeps verifying until about ${formatLocal(new Date(now.getTime() + params.overlapMs))}`);
-        if (phase.kind === "overlap" && phase.ends > now) throw overlapRunningError(state, phase.ends, now);
-        if (phase.kind === "half-promoted" || phase.kind === "promoted") throw unfinishedError(state, phase.version);
+        // The overlap or half-done promotion of a run of ours that died: the same request may finish it.
+        const promotedVersion = phase.kind === "overlap" || phase.kind === "half-promoted" || phase.kind === "promoted" ? phase.version : undefined;
+        const resumable = promotedVersion ? interruptedRunOf(ctx, promotedVersion) : undefined;
+        if (resumable) facts.push(`Resumes the interrupted run of request ${resumable} (its version ${promotedVersion} was promoted): the rest of it, deploy included, runs again`);
+        else if (phase.kind === "overlap" && phase.ends > now) throw overlapRunningError(state, phase.ends, now);
+        else if (phase.kind === "half-promoted" || phase.kind === "promoted") throw unfinishedError(state, phase.version);
       }
       if (phase.kind === "pending") warnings.push(`an interrupted rotation left version ${phase.version} with AWSPENDING: it is rolled back (or reused, when this is the same request run again)`);
       if (phase.kind === "overlap" && phase.ends > now && params.emergency) facts.push(`A scheduled rotation's overlap (until ${formatLocal(phase.ends)}) is cut short: this is an emergency`);
@@ -294,6 +298,13 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       };
     },
   };
+}
+
+/** The request id of an interrupted rotate-jwt run whose version is `version`, if the journal has one. */
+function interruptedRunOf(ctx: Context, version: string): string | undefined {
+  const journal = ctx.journal();
+  const intent = journal.entries().find((e) => e.type === "intent" && e.operation === OPERATION && e.requestId && versionTokenFor(e.requestId) === version);
+  return intent?.requestId && journal.isInterruptedRequest(intent.requestId) ? intent.requestId : undefined;
 }
 
 /** After a failure: the secret's state in plain words and what to run next. */

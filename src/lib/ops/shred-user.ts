@@ -6,7 +6,7 @@ import { usageError } from "../errors.js";
 import { requireReason } from "../keys/common.js";
 import type { OperationResult, OperationSpec } from "../operation.js";
 import { databaseSection } from "../policy/database-section.js";
-import { classifyUsers, OPERATION, shredUsers, verificationOf, type ShredSummary, type UserState } from "../shred/engine.js";
+import { classifyUsers, normaliseUserIds, OPERATION, shredUsers, verificationOf, type ShredSummary, type UserState } from "../shred/engine.js";
 import { interruptSignal } from "../shred/signals.js";
 import type { OperationInput } from "./index.js";
 
@@ -27,7 +27,7 @@ export function userIdsParam(value: unknown): string[] {
 
 export async function build(ctx: Context, input: OperationInput): Promise<ShredSpec> {
   const reason = requireReason(input, OPERATION);
-  const userIds = userIdsParam(input.params.userIds);
+  let userIds = userIdsParam(input.params.userIds);
   const section = databaseSection(ctx.policy);
   const url = databaseUrl(ctx.policy);
   const users = section.users;
@@ -45,6 +45,9 @@ export async function build(ctx: Context, input: OperationInput): Promise<ShredS
     summary: `Crypto-shred the fødselsnummer of ${userIds.length} user(s) (${preview}): destroy their DEKs in ${column}; AML tables kept`,
 
     async preflight() {
+      // "81" and "00081" are one user of an integer id column: the request lists each user once.
+      userIds = await withDb((db) => normaliseUserIds(db, section, userIds));
+      spec.params = { ...spec.params, userIds };
       const states = await withDb((db) => classifyUsers(db, section, userIds));
       spec.states = states;
       const count = (s: UserState) => [...states.values()].filter((v) => v === s).length;

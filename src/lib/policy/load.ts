@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { usageError } from "../errors.js";
 import { locatePolicy, type PolicySource } from "./locate.js";
 import { rememberPolicyFile } from "./paths.js";
+import { inputProblems, MAX_YAML_ALIASES } from "./input-checks.js";
 import { policySchema, type InventoryEntry, type Policy } from "./schema.js";
 
 export { BUNDLED_POLICY, LOCAL_POLICY, locatePolicy } from "./locate.js";
@@ -45,9 +46,16 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
     });
     throw invalidPolicy(file, problems);
   }
-  const result = policySchema.safeParse(document.toJS());
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (error) {
+    // An alias bomb ("billion laughs"): refused before it expands.
+    throw invalidPolicy(file, [`${(error as Error).message} (at most ${MAX_YAML_ALIASES} aliases)`]);
+  }
+  const result = policySchema.safeParse(data);
   if (!result.success) throw invalidPolicy(file, result.error.issues.map(describeIssue));
-  const problems = crossCheck(result.data);
+  const problems = [...crossCheck(result.data), ...inputProblems(result.data, data)];
   if (problems.length > 0) throw invalidPolicy(file, problems);
   return result.data;
 }

@@ -245,6 +245,10 @@ export const policySchema = z.object({
   alerts: alertsSchema.default(alertsSchema.parse({})),
   /** How long to poll KMS until a DisableKey is visible (it applies eventually). */
   disableVerifyTimeout: durationSchema.default(300_000),
+  /** Longest wait for one attempt of an AWS call (connection, then response); the SDK retries within its attempts. */
+  awsTimeout: durationSchema.default(10_000),
+  /** Longest time `reencrypt --reenable-source` keeps a (compromised) source key enabled before it stops the run. */
+  reenableMaxDuration: durationSchema.default(900_000),
   /** Days database backups are kept: how long a shredded value still lives in old backups. */
   backupRetentionDays: z.number().int().nonnegative().default(35),
   jwt: jwtSchema.default(jwtSchema.parse({})),

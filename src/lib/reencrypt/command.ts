@@ -10,6 +10,7 @@ import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { formatLocal } from "../time.js";
 import { totals } from "./engine.js";
 import type { ReencryptRun } from "../ops/reencrypt.js";
+import { formatDuration } from "../duration.js";
 
 /** The pipeline's flags (shared with the key lifecycle commands) plus this command's own. */
 export interface ReencryptOptions extends OperationOptions {
@@ -51,7 +52,8 @@ export function renderReencrypt(ctx: Context, outcome: OperationResult<Reencrypt
   const r = outcome.result;
   if (!r) return;
   const t = totals(r);
-  if (r.interrupted) process.exitCode = ExitCode.interrupted;
+  if (r.source.stoppedAfterMs !== undefined) process.exitCode = ExitCode.failed;
+  else if (r.interrupted) process.exitCode = ExitCode.interrupted;
   else if (t.corrupt || t.failed) process.exitCode = ExitCode.failed;
 }
 
@@ -81,7 +83,10 @@ export function reencryptRenderOptions(ctx: Context): RenderOptions<ReencryptRun
       if (r.source.reenabled && r.source.enabledAt && r.source.disabledAt) {
         lines.push(`  Source key enabled at ${formatLocal(new Date(r.source.enabledAt))} for the run and disabled again at ${formatLocal(new Date(r.source.disabledAt))}.`);
       }
-      if (r.interrupted) lines.push(c.yellow("  Interrupted: run the same command again to finish (what is done is skipped)."));
+      if (r.source.inheritedFrom) lines.push(`  The source key had been left Enabled by an interrupted run (${r.source.inheritedFrom}); this run disabled it again.`);
+      if (r.source.stoppedAfterMs !== undefined) {
+        lines.push(c.yellow(`  Stopped: the compromised source key may stay enabled at most ${formatDuration(ctx.policy.reenableMaxDuration)} (reenableMaxDuration); it is disabled again. Run the same command again to go on (what is done is skipped).`));
+      } else if (r.interrupted) lines.push(c.yellow("  Interrupted: run the same command again to finish (what is done is skipped)."));
       return lines;
     },
     json: (r) => ({ result: { ...totals(r), tables: r.tables, durationMs: r.durationMs, concurrency: r.concurrency, throttled: r.throttled, interrupted: r.interrupted, source: r.source } }),

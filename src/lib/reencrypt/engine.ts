@@ -136,8 +136,14 @@ export async function reencrypt(options: ReencryptOptions): Promise<ReencryptRes
         try {
           const outcome = await rewrapRow(options, table, row, t, (n) => (result.throttled += n), writer, slots);
           t[outcome]++;
-          if (outcome === "rewrapped" || outcome === "alreadyNew") sampler.add({ table: table.table, id: row.id });
+          // Only rows this run rewrapped are sampled: the verification is of its own work.
+          if (outcome === "rewrapped") sampler.add({ table: table.table, id: row.id });
         } catch (error) {
+          if (stoppedByAbort(error, options.signal)) {
+            // Stopped while waiting (backoff, or the call in flight): the row is untouched.
+            t.scanned--;
+            return;
+          }
           if (isDropkeysError(error) && error.code === "envelope.corrupt") t.corrupt.push({ id: row.id, problem: String(error.details?.problem) });
           else if (error instanceof RowFailure) t.failed.push({ id: row.id, error: error.message });
           else fatal ??= error;
@@ -156,8 +162,23 @@ export async function reencrypt(options: ReencryptOptions): Promise<ReencryptRes
   return result;
 }
 
-/** A row that could not be done (lost too many races); the run goes on. */
+/** A row that could not be done (lost too many races, refused by KMS); the run goes on. */
 class RowFailure extends Error {}
+
+const REFUSED_ROW = new Set(["AccessDeniedException", "NotFoundException"]);
+
+/** Whether a failure is the run being stopped (Ctrl-C, SIGTERM, a time limit) rather than the row. */
+function stoppedByAbort(error: unknown, signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true && (error instanceof StoppedError || awsErrorName(error) === "AbortError");
+}
+
+/** Thrown by withBackoff when the signal stops the wait. */
+export class StoppedError extends Error {
+  constructor() {
+    super("stopped");
+    this.name = "StoppedError";
+  }
+}
 
 async function rewrapRow(
   options: ReencryptOptions,
@@ -178,7 +199,7 @@ async function rewrapRow(
     try {
       out = await slots.run(() =>
         withBackoff(
-          () => options.kms.send(new ReEncryptCommand({ CiphertextBlob: wrapped, SourceKeyId: options.from.arn, DestinationKeyId: options.to.arn })),
+          () => options.kms.send(new ReEncryptCommand({ CiphertextBlob: wrapped, SourceKeyId: options.from.arn, DestinationKeyId: options.to.arn }), options.signal ? { abortSignal: options.signal } : {}),
           { ...options.backoff, signal: options.signal, onThrottle: () => throttled(1) },
         ),
       );
@@ -186,6 +207,9 @@ async function rewrapRow(
       const name = awsErrorName(error);
       // AWS: the DEK is not wrapped under the source key (already re-encrypted, or another key).
       if (name === "IncorrectKeyException") return "otherKey";
+      // KMS refuses this one DEK (a key policy or grant that does not cover it, a key that is
+      // gone): the row is listed and skipped, the run goes on.
+      if (name && REFUSED_ROW.has(name)) throw new RowFailure(`KMS refused the wrapped DEK: ${name}`);
       if (name === "InvalidCiphertextException") {
         throw failure(`${table.table} row ${JSON.stringify(row.id)}: KMS cannot read the wrapped DEK`, {
           code: "envelope.corrupt",
@@ -297,15 +321,32 @@ export async function withBackoff<T>(fn: () => Promise<T>, options: BackoffOptio
   const cap = options.capMs ?? 5_000;
   const max = options.maxAttempts ?? 10;
   for (let attempt = 1; ; attempt++) {
+    // A row still queued for a KMS slot when the run is stopped is not started.
+    if (options.signal?.aborted) throw new StoppedError();
     try {
       return await fn();
     } catch (error) {
+      if (options.signal?.aborted) throw new StoppedError();
       if (!THROTTLING.has(awsErrorName(error) ?? "") || attempt >= max) throw error;
       options.onThrottle?.();
       const delay = Math.random() * Math.min(cap, base * 2 ** attempt);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await abortableSleep(delay, options.signal);
+      if (options.signal?.aborted) throw new StoppedError();
     }
   }
+}
+
+/** Wait `ms`, or less when the signal fires. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** At most `n` calls at once (the --concurrency bound on KMS). */

@@ -28,17 +28,43 @@ export interface SourceKeySteps {
   enabledAt?: string;
   disabledAt?: string;
   disableError?: string;
+  /** The key was found Enabled by an earlier, interrupted run of ours: this run only disables it. */
+  inheritedFrom?: string;
+  /** The run was stopped because the key had been enabled for `maxEnabledMs`. */
+  stoppedAfterMs?: number;
 }
 
-/** Enable the source key, run fn, disable the key again whatever fn did. */
-export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: SourceKeySteps, fn: () => Promise<T>): Promise<T> {
-  await changeState(options, "enable");
-  steps.enabledAt = new Date().toISOString();
+export interface EnabledLimit {
+  /** Longest time the key may stay enabled (policy reenableMaxDuration), counted from its enabling. */
+  maxEnabledMs: number;
+  /** When it was enabled, if an earlier run did it. */
+  enabledSince?: Date | undefined;
+  /** Called when the time is up: the run must stop (it is resumable). */
+  onExpire: () => void;
+}
+
+/**
+ * Enable the source key (unless an interrupted run of ours left it enabled), run fn, and disable
+ * the key again whatever fn did. While fn runs, the key stays enabled at most `limit.maxEnabledMs`:
+ * then fn is told to stop, and the key is disabled.
+ */
+export async function withSourceEnabled<T>(options: SourceKeyOptions, steps: SourceKeySteps, fn: () => Promise<T>, limit?: EnabledLimit): Promise<T> {
+  if (steps.inheritedFrom === undefined) await changeState(options, "enable");
+  const since = limit?.enabledSince ?? new Date();
+  steps.enabledAt = since.toISOString();
+  const timer = limit
+    ? setTimeout(() => {
+        steps.stoppedAfterMs = Date.now() - since.getTime();
+        limit.onExpire();
+      }, Math.max(0, since.getTime() + limit.maxEnabledMs - Date.now()))
+    : undefined;
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, value: await fn() };
   } catch (error) {
     outcome = { ok: false, error };
+  } finally {
+    clearTimeout(timer);
   }
   try {
     await changeState(options, "disable");
@@ -74,7 +100,7 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
   const close = (fields: Pick<JournalRecord, "outcome" | "verification" | "error" | "state">) =>
     journal.append({ type: "outcome", operation, requestId: options.requestId, intentSeq: intent.seq, target, actor: options.actor, ...fields });
   try {
-    await options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId }));
+    await retryNetworkErrors(() => options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId })));
     const poll = await pollUntil(
       async () => {
         const state = (await describeKeyId(options.kms, key.keyId)).KeyState ?? "unknown";
@@ -94,6 +120,24 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
       state: action === "disable" ? `${key.keyId} may still be Enabled` : `${key.keyId} is still Disabled`,
     });
     throw error;
+  }
+}
+
+/**
+ * A connection reset or timeout before KMS answered (no HTTP status) is tried again a few times:
+ * the call that disables a compromised key must not be lost to a dropped keep-alive connection,
+ * also when the SDK's own retries are turned off (AWS_MAX_ATTEMPTS=1). Enable and Disable are
+ * idempotent, so a repeat is harmless.
+ */
+async function retryNetworkErrors<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== undefined || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
   }
 }
 

@@ -11,7 +11,7 @@
 // (every user untouched; the rerun erases them). National IDs never appear: only user ids.
 import { hostname } from "node:os";
 import type { Database } from "../db/index.js";
-import { isDropkeysError } from "../errors.js";
+import { DropkeysError, isDropkeysError, usageError } from "../errors.js";
 import type { Actor, Journal, JournalEntry, JournalVerification } from "../journal/journal.js";
 import type { DatabaseSection } from "../policy/database-section.js";
 import { shredSql, type ShredSql } from "./schema-sql.js";
@@ -63,14 +63,45 @@ export interface ShredOptions {
   afterCommit?: (chunk: number) => void | Promise<void>;
 }
 
+/** Longest user id accepted: ids are keys, not documents (a 10 MB line is a mistake, not an id). */
+export const MAX_USER_ID_LENGTH = 128;
+
 /** Unique user ids, in the order given; blank lines and # comments of a file are dropped. */
 export function parseUserIds(lines: Iterable<string>): string[] {
   const seen = new Set<string>();
+  let lineNo = 0;
   for (const line of lines) {
+    lineNo++;
+    if (line.length > MAX_USER_ID_LENGTH * 4 + 1024) throw tooLong(lineNo, line.length);
     const id = line.replace(/#.*$/, "").trim();
+    if (id.length > MAX_USER_ID_LENGTH) throw tooLong(lineNo, id.length);
     if (id) seen.add(id);
   }
   return [...seen];
+}
+
+function tooLong(lineNo: number, length: number) {
+  return usageError(`user id ${lineNo} is ${length} characters long; ids are at most ${MAX_USER_ID_LENGTH}`, {
+    code: "usage.user-ids",
+    hint: "--from-file takes one user id per line (blank lines and # comments are skipped).",
+  });
+}
+
+/**
+ * Ids as the id column compares them: for an integer column "81", "081" and "+81" are one user,
+ * so they are written as "81" and counted once. Other columns keep the ids as given.
+ */
+export async function normaliseUserIds(db: Database, section: DatabaseSection, ids: string[]): Promise<string[]> {
+  const { table, id } = section.users;
+  const rows =
+    db.kind === "sqlite"
+      ? await db.query<{ t: unknown }>("SELECT type AS t FROM pragma_table_info(?) WHERE name = ?", [table, id])
+      : await db.query<{ t: unknown }>("SELECT data_type AS t FROM information_schema.columns WHERE table_name = ? AND column_name = ?", [table, id]);
+  const type = String(rows[0]?.t ?? "").toLowerCase();
+  if (!/int|serial|numeric|decimal/.test(type)) return ids;
+  const out = new Set<string>();
+  for (const raw of ids) out.add(/^[+-]?\d+$/.test(raw) ? BigInt(raw).toString() : raw);
+  return [...out];
 }
 
 /** Read-only: each user's state (missing, erased, live), in IN lists of 500. */
@@ -110,12 +141,14 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
   const target = journalTarget(options);
   const chunks = Math.ceil(ids.length / chunkSize);
   for (let c = 0; c < chunks; c++) {
+    // A synchronous driver (SQLite) never yields on its own: let a pending Ctrl-C or SIGTERM in.
+    await new Promise((resolve) => setImmediate(resolve));
     if (options.signal?.aborted) {
       summary.interrupted = true;
       break;
     }
     const userIds = ids.slice(c * chunkSize, (c + 1) * chunkSize);
-    const intent = options.journal.append({
+    const intent = appendOrSay(options, summary, `chunk ${c + 1} of ${chunks} was not started`, {
       type: "intent",
       operation: OPERATION,
       requestId: options.requestId,
@@ -136,7 +169,8 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
     }
     await options.afterCommit?.(c + 1);
     const holdUntil = backupsHoldUntil(now(), options.backupRetentionDays);
-    options.journal.append({
+    const committed = results.filter((r) => r.status === "erased").length;
+    appendOrSay(options, summary, `chunk ${c + 1} of ${chunks} committed (${committed} erased) but its outcome is not journalled yet: the next run journals it from the database`, {
       type: "outcome",
       operation: OPERATION,
       requestId: options.requestId,
@@ -153,6 +187,22 @@ export async function shredUsers(ids: string[], options: ShredOptions): Promise<
   }
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/** A journal append; when it fails (a full disk...), the error also says what this run had already done. */
+function appendOrSay(options: Pick<ShredOptions, "journal">, summary: ShredSummary, state: string, record: Parameters<ShredOptions["journal"]["append"]>[0]): JournalEntry {
+  try {
+    return options.journal.append(record);
+  } catch (error) {
+    if (!isDropkeysError(error)) throw error;
+    const done = `${summary.erased.length} user(s) erased in ${summary.chunks} chunk(s) before, each journalled`;
+    throw new DropkeysError(error.kind, `${error.message}\nDone so far: ${done}; ${state}.`, {
+      code: error.code,
+      hint: `${error.hint ?? ""} Then run the same shred-user command again: erased users are skipped.`.trim(),
+      details: { ...error.details, erasedBefore: summary.erased.length, chunksBefore: summary.chunks },
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -359,19 +409,8 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
       if (intent.requestId) running.add(intent.requestId);
       continue;
     }
-    const ids = (params.userIds as unknown[]).map(String);
-    const states = await classifyUsers(options.db, options.section, ids);
-    const erased = ids.filter((id) => states.get(id) === "erased");
-    const untouched = ids.filter((id) => states.get(id) === "live");
-    closeAsInterrupted(options, intent, {
-      verification: {
-        method: "state re-read by a later run (the chunk's process ended before journalling its outcome)",
-        result: "passed",
-        detail: `${erased.length} of the chunk's users are erased (its transaction committed), ${untouched.length} untouched (rolled back); the rerun erases what is left`,
-        checkedAt: new Date().toISOString(),
-      },
-      details: { chunk: params.chunk, erased, untouched, reconciledBy: options.requestId },
-    });
+    const found = await chunkReadBack(options.db, options.section, intent);
+    closeAsInterrupted(options, intent, { ...found, details: { ...found.details, reconciledBy: options.requestId } });
     reconciled++;
     if (intent.requestId) finishedRequests.add(intent.requestId);
   }
@@ -385,6 +424,25 @@ export async function reconcileInterrupted(options: Pick<ShredOptions, "db" | "s
     });
   }
   return reconciled;
+}
+
+/** What an interrupted chunk did, read back from the database: its transaction committed whole or not at all. */
+export async function chunkReadBack(db: Database, section: DatabaseSection, intent: JournalEntry): Promise<Pick<JournalEntry, "verification" | "details" | "state" | "next">> {
+  const ids = ((intent.params?.userIds as unknown[]) ?? []).map(String);
+  const states = await classifyUsers(db, section, ids);
+  const erased = ids.filter((id) => states.get(id) === "erased");
+  const untouched = ids.filter((id) => states.get(id) === "live");
+  return {
+    verification: {
+      method: "state re-read by a later run (the chunk's process ended before journalling its outcome)",
+      result: "passed",
+      detail: `${erased.length} of the chunk's users are erased (its transaction committed), ${untouched.length} untouched (rolled back); the rerun erases what is left`,
+      checkedAt: new Date().toISOString(),
+    },
+    state: `${erased.length} erased, ${untouched.length} untouched`,
+    next: untouched.length ? ["run the same shred-user command again: it erases the rest"] : [],
+    details: { chunk: intent.params?.chunk, erased, untouched },
+  };
 }
 
 function closeAsInterrupted(options: Pick<ShredOptions, "journal" | "actor">, intent: JournalEntry, fields: Partial<JournalEntry>): void {
