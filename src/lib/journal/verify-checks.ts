@@ -6,7 +6,8 @@ import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
 import type { Journal } from "./journal.js";
 import { checkMarkdown, type MarkdownFinding } from "./markdown-check.js";
-import { mirrorFor, type MirrorFinding } from "./mirror.js";
+import type { MirrorFinding } from "./mirror.js";
+import { journalSettings } from "../policy/authority.js";
 
 export interface ExtraFindings {
   markdown: MarkdownFinding[];
@@ -20,7 +21,9 @@ export async function extraChecks(ctx: Context, journal: Journal, options: { app
   // The mirror as sealed, when the journal's last seal names one: removing it from the file does
   // not switch the comparison off.
   const sealed = lastSeal(entries)?.authority?.journal;
-  const mirror = options.mirror === false ? undefined : mirrorFor(ctx, sealed?.mirror ? sealed : undefined);
+  const settings = sealed?.mirror ? sealed : journalSettings(ctx.policy);
+  // The S3 client is loaded only when there is a mirror to compare with (`log verify` calls no AWS otherwise).
+  const mirror = options.mirror === false || !settings.mirror ? undefined : (await import("./mirror.js")).mirrorFor(ctx, settings);
   if (options.mirror === true && !mirror) {
     throw usageError("--mirror: the policy names no journal mirror (journal.mirror: s3://BUCKET/PREFIX)", { code: "usage.no-mirror" });
   }

@@ -4,7 +4,7 @@
 // refused. Endpoints, timeouts, alert thresholds and display settings are left out on purpose:
 // they change how dropkeys reaches AWS or what it shows, not who may approve what.
 import { canonicalJson, sha256Hex } from "../canonical.js";
-import { mergeRules } from "../reencrypt/rules.js";
+import { mergeRules } from "./rules.js";
 import type { ApprovalRule, Policy } from "./schema.js";
 
 export interface Authority {
