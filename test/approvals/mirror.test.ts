@@ -10,11 +10,12 @@ import { CreateAliasCommand, DescribeKeyCommand, EnableKeyCommand } from "@aws-s
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectLockConfigurationCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { entryHash, type JournalEntry } from "../../src/lib/journal/journal.js";
+import type { JournalEntry } from "../../src/lib/journal/journal.js";
 import { listMirrorEntries, JournalMirror } from "../../src/lib/journal/mirror.js";
 import { approverEntries, makeSshApprover, signRequest } from "../support/approvers.js";
 import { cliAwsEnv, kmsClient, motoUrl, s3Client } from "../support/aws.js";
 import { runCli } from "../support/cli.js";
+import { writeJournal } from "../support/forge-journal.js";
 import { suffix } from "../support/policy.js";
 import { kmsEntry, makeWorld, type World } from "../keys/setup.js";
 import { createKmsKey } from "../db/support.js";
@@ -35,20 +36,6 @@ function lines(journalDir: string): JournalEntry[] {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as JournalEntry);
-}
-
-/** What the insider writes: entries re-chained from the first one changed, and a head to match. */
-function writeJournal(journalDir: string, entries: JournalEntry[]): void {
-  let prev = "0".repeat(64);
-  const out = entries.map((e, i) => {
-    const { hash: _old, ...body } = { ...e, seq: i + 1, prev };
-    const hash = entryHash(body);
-    prev = hash;
-    return { ...body, hash } as JournalEntry;
-  });
-  writeFileSync(path.join(journalDir, "internkontroll.jsonl"), out.map((e) => JSON.stringify(e) + "\n").join(""));
-  const last = out[out.length - 1]!;
-  writeFileSync(path.join(journalDir, "internkontroll.head"), JSON.stringify({ seq: last.seq, hash: last.hash }) + "\n");
 }
 
 function copyJournal(): string {

@@ -266,7 +266,9 @@ describe("dropkeys audit-changes", () => {
     expect(a.problems.join("\n")).toMatch(/changed outside dropkeys since .*: rotated on demand 1 time with no rotate-key in the journal/);
   });
 
-  it("--journal-source mirror without a configured mirror is a usage error (exit 2)", async () => {
+  it("without a configured mirror: the local journal by default; --journal-source mirror is a usage error (exit 2)", async () => {
+    const local = JSON.parse((await audit(["--source", archive])).stdout) as { journal: { source: string; differences: string[] } };
+    expect(local.journal).toMatchObject({ source: "local", differences: [] });
     const r = await world.cli(["audit-changes", "--source", archive, "--journal-source", "mirror"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/configures no journal mirror/);

@@ -152,7 +152,7 @@ export function analyzeChanges(
     // A refused call changed nothing: an attempt, reported, never a change.
     (change.errorCode ? attempts : inScope).push({ change, subject });
   }
-  const matched = matchChanges(inScope, claims, skewMs);
+  const matched = matchChanges(inScope, claims, skewMs).map((m) => (m.claim && !mirroredInTime(audit, m.claim, m.change) ? rematchWithoutLate(audit, m, claims) : m));
   const missing = "regions" in coverage ? claimsWithoutEvents(claims, { since: window.since.getTime() + skewMs, until: window.until.getTime() - skewMs }, covered) : [];
   const findings = [...matched.filter((m) => m.status === "unmatched").map(unmatchedFinding), ...missing.map(missingFinding)];
   return {
@@ -295,8 +295,31 @@ function archiveCoverage(base: Coverage): Coverage {
   return coverage;
 }
 
-function unmatchedFinding(m: MatchedChange): ChangeFinding {
+/**
+ * Whether the mirror held a claim's intent when AWS recorded the change. dropkeys writes the intent
+ * to the mirror before its AWS call; an intent that reached the mirror later was caught up from the
+ * local journal, which whoever made the change could have written. Both times are AWS's clocks, so
+ * --clock-skew (for the journal host's clock) does not apply: only CloudTrail's whole seconds do.
+ */
+function mirroredInTime(audit: ChangeAudit, claim: Claim, change: ChangeEvent): boolean {
+  const stored = audit.journalSource.storedAt?.get(claim.intent.seq);
+  return stored === undefined || stored <= change.time + MIRROR_BEFORE_CALL_MS;
+}
+const MIRROR_BEFORE_CALL_MS = 2000;
+
+type Rematched = MatchedChange & { late?: { claim: Claim; storedAt: number } };
+
+/** Match a change again without the claims mirrored after it; unmatched, it names the late claim. */
+function rematchWithoutLate(audit: ChangeAudit, m: MatchedChange, claims: Claim[]): Rematched {
+  const again = matchChanges([m], claims.filter((c) => mirroredInTime(audit, c, m.change)), audit.skewMs)[0]!;
+  return again.status === "unmatched" ? { ...again, late: { claim: m.claim!, storedAt: audit.journalSource.storedAt!.get(m.claim!.intent.seq)! } } : again;
+}
+
+function unmatchedFinding(m: Rematched): ChangeFinding {
   const t = new Date(m.change.time).toISOString();
+  const late = m.late
+    ? `; journal entry #${m.late.claim.intent.seq} (${m.late.claim.operation}, request ${m.late.claim.requestId}) claims it but reached the mirror only at ${new Date(m.late.storedAt).toISOString()}, after the change: it was caught up from the local journal`
+    : "";
   return {
     rule: "changed-outside-dropkeys",
     severity: "high",
@@ -305,7 +328,7 @@ function unmatchedFinding(m: MatchedChange): ChangeFinding {
     principal: m.change.actor,
     time: t,
     operation: m.change.name,
-    message: `${m.change.name} on ${m.subject.name} by ${m.change.actor}: changed outside dropkeys (no approved journal entry explains it)`,
+    message: `${m.change.name} on ${m.subject.name} by ${m.change.actor}: changed outside dropkeys (no approved journal entry explains it${late})`,
     evidence: [m.change.id],
   };
 }

@@ -14,6 +14,11 @@ export interface JournalSource {
   location: string;
   /** Every entry, in seq order. */
   entries(): Promise<JournalEntry[]>;
+  /**
+   * A mirror's: when it stored each entry (seq -> epoch ms), filled by entries(). dropkeys writes
+   * an intent there before its AWS call; one stored later was caught up from the local journal.
+   */
+  storedAt?: Map<number, number>;
 }
 
 export function localJournalSource(journal: Journal): JournalSource {
@@ -30,7 +35,17 @@ export function mirrorJournalSource(ctx: Context, local: Journal): JournalSource
   const sealed = lastSeal(localEntries)?.authority?.journal;
   const mirror = mirrorFor(ctx, sealed?.mirror ? sealed : undefined);
   if (!mirror) return undefined;
-  return { kind: "mirror", location: mirror.url, entries: () => listMirrorEntries(mirror, localEntries[0]?.hash) };
+  const id = localEntries[0]?.hash;
+  const storedAt = new Map<number, number>();
+  const entries = async () => {
+    const read = await listMirrorEntries(mirror, id);
+    for (const object of id ? ((await mirror.listing()).get(id)?.values() ?? []) : []) {
+      const at = object.versions[0]?.lastModified?.getTime();
+      if (at !== undefined) storedAt.set(object.seq, at);
+    }
+    return read;
+  };
+  return { kind: "mirror", location: mirror.url, entries, storedAt };
 }
 
 /**
