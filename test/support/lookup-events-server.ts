@@ -7,8 +7,8 @@
 // first, StartTime/EndTime, and ThrottlingException above 2 requests per second per region (the
 // region comes from the request's SigV4 credential scope). Every other CloudTrail call
 // (DescribeTrails, GetEventSelectors, GetTrailStatus) is passed on to moto unchanged.
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type Server } from "node:http";
+import { forwardTo, listenOnLoopback, readBody } from "./net.js";
 
 type CtRecord = Record<string, unknown>;
 
@@ -21,15 +21,6 @@ export interface LookupServer {
 
 const PAGE = 50;
 const PER_SECOND = 2;
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 function attributeMatches(record: CtRecord, key: string, value: string): boolean {
   const identity = (record.userIdentity ?? {}) as Record<string, unknown>;
@@ -87,10 +78,9 @@ export async function startLookupServer(records: CtRecord[], motoUrl: string): P
       const body = await readBody(req);
       const target = String(req.headers["x-amz-target"] ?? "");
       if (!target.endsWith(".LookupEvents")) {
-        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== "host" && k !== "content-length") as [string, string][]);
-        const upstream = await fetch(motoUrl + (req.url ?? "/"), { method: req.method ?? "POST", headers, body: req.method === "GET" ? undefined : body });
-        res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/x-amz-json-1.1" });
-        res.end(Buffer.from(await upstream.arrayBuffer()));
+        const upstream = await forwardTo(motoUrl, req, body);
+        res.writeHead(upstream.status, { "content-type": upstream.contentType });
+        res.end(upstream.bytes);
         return;
       }
       const region = /Credential=[^/]+\/\d{8}\/([a-z0-9-]+)\/cloudtrail\//.exec(String(req.headers.authorization ?? ""))?.[1] ?? "us-east-1";
@@ -135,11 +125,5 @@ export async function startLookupServer(records: CtRecord[], motoUrl: string): P
       res.end(JSON.stringify({ __type: "InternalFailure", message: String(error) }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stats,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { ...(await listenOnLoopback(server)), stats };
 }
