@@ -2,6 +2,7 @@
 // retired, each journalled (intent before the call, outcome after). No approval: it only narrows
 // access. RetireGrant needs the grant's retiring principal (grants.retiringPrincipal, e.g. the cron
 // role); where KMS refuses it (AccessDenied), RevokeGrant, which the key policy gives key admins.
+import { mirrorNow } from "../journal/mirror.js";
 import { RetireGrantCommand, RevokeGrantCommand } from "@aws-sdk/client-kms";
 import type { GlobalOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
@@ -51,6 +52,7 @@ export async function retireExpiredGrants(ctx: Context, at = new Date(), only?: 
     const intent = ctx.journal().append({ type: "intent", operation: RETIRE_OPERATION, target, actor, reason: `expired ${grant.expiresAt}`, params });
     const outcome = { type: "outcome" as const, operation: RETIRE_OPERATION, intentSeq: intent.seq, target, actor, reason: `expired ${grant.expiresAt}` };
     try {
+      await mirrorNow(ctx);
       const method = await retireOrRevoke(ctx, region, grant);
       const verification = await verifyGrantGone(ctx, region, grant.keyId, grant.grantId);
       const ok = verification.result === "passed";

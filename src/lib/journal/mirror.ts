@@ -285,6 +285,16 @@ export function mirrorFor(ctx: Context, settings = journalSettings(ctx.policy)):
 }
 
 /**
+ * Write what the local journal holds and the mirror lacks, now: the steps journalled outside the
+ * pipeline (reencrypt's source-key steps, rotate-jwt --finish, grant retirement) call it after
+ * their intent and before the AWS call it announces. Without a mirror, nothing.
+ */
+export async function mirrorNow(ctx: Context): Promise<void> {
+  const mirror = mirrorFor(ctx);
+  if (mirror) await mirror.reconcile(ctx.journal().entries());
+}
+
+/**
  * Every entry of one journal as its mirror holds it, in seq order (the newest version of each
  * object): what a reconciliation reads instead of a local journal someone could rewrite.
  * Without `journalId`, the mirror must hold exactly one journal.

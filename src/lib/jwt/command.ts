@@ -1,6 +1,7 @@
 // `dropkeys rotate-jwt`: a rotation through the operation pipeline (approvals, journal), or
 // `--finish`, the cron half, which needs no approval (it only ends what an approved rotation
 // started) but journals what it changes, intent first.
+import { mirrorNow } from "../journal/mirror.js";
 import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
 import { formatDuration } from "../duration.js";
@@ -87,6 +88,7 @@ async function runFinish(ctx: Context, secret: string): Promise<void> {
   };
   let result: FinishResult;
   try {
+    await mirrorNow(ctx);
     result = await applyFinish(sm, target.name, plan, onStep);
   } catch (error) {
     journal.append({

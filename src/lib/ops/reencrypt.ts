@@ -2,6 +2,7 @@
 // (POLICY.md §4, §5 step 5), L4 tables first. Preflight finds a disabled source key (KMS cannot
 // ReEncrypt from it); --reenable-source enables it for the run only (with the approvals `enable`
 // needs as well) and disables it again whatever happens. The engine is src/lib/reencrypt/engine.ts.
+import { mirrorNow } from "../journal/mirror.js";
 import { DescribeKeyCommand, type KeyMetadata } from "@aws-sdk/client-kms";
 import type { Context } from "../context.js";
 import { databaseUrl, redactUrl, withDatabase, type Database } from "../db/index.js";
@@ -181,7 +182,7 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
           source.reenabled = true;
           if (inherited) source.inheritedFrom = inherited.requestId ?? "an interrupted run";
           result = await withSourceEnabled(
-            { kms, key: from, journal: ctx.journal(), actor, requestId: request.id, reason: request.reason ?? reason, incident: request.incident ?? undefined, timeoutMs: ctx.policy.disableVerifyTimeout },
+            { kms, key: from, journal: ctx.journal(), actor, requestId: request.id, reason: request.reason ?? reason, incident: request.incident ?? undefined, timeoutMs: ctx.policy.disableVerifyTimeout, mirror: () => mirrorNow(ctx) },
             source,
             run,
             { maxEnabledMs: ctx.policy.reenableMaxDuration, enabledSince: inherited ? new Date(inherited.since) : undefined, onExpire: () => stop.abort() },

@@ -22,6 +22,8 @@ export interface SourceKeyOptions {
   incident?: string | undefined;
   /** How long to wait until KMS reports the new state (it applies eventually on AWS). */
   timeoutMs: number;
+  /** Writes the journal's new entries to its WORM mirror (before the AWS call each intent announces). */
+  mirror?: () => Promise<void>;
 }
 
 export interface SourceKeySteps {
@@ -100,6 +102,12 @@ async function changeState(options: SourceKeyOptions, action: "enable" | "disabl
   const close = (fields: Pick<JournalRecord, "outcome" | "verification" | "error" | "state">) =>
     journal.append({ type: "outcome", operation, requestId: options.requestId, intentSeq: intent.seq, target, actor: options.actor, ...fields });
   try {
+    if (action === "enable") await options.mirror?.();
+    else {
+      // Disabling the compromised key again never waits for the mirror (as an emergency disable):
+      // the next command writes what is missing.
+      await options.mirror?.().catch((error: unknown) => process.stderr.write(`WARNING: the journal mirror could not be written (${(error as Error).message}); the source key is disabled all the same.\n`));
+    }
     await retryNetworkErrors(() => options.kms.send(action === "enable" ? new EnableKeyCommand({ KeyId: key.keyId }) : new DisableKeyCommand({ KeyId: key.keyId })));
     const poll = await pollUntil(
       async () => {
