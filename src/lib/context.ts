@@ -38,6 +38,7 @@ export class Context {
       profile: options.profile,
       mfaCodeProvider: this.interactive ? askMfaCode : undefined,
       timeoutMs: this.policy.awsTimeout,
+      deadlineMs: this.policy.awsDeadline,
     });
   }
 

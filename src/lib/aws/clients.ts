@@ -24,6 +24,8 @@ export interface AwsOptions {
   maxAttempts?: number | undefined;
   /** Longest wait for one attempt of a call (connecting, then each response); policy `awsTimeout`. */
   timeoutMs?: number | undefined;
+  /** Longest time one call may take with all its retries (throttling backoff included). */
+  deadlineMs?: number | undefined;
 }
 
 /** Default per-attempt bound of every AWS call: 10 s. */
@@ -36,6 +38,28 @@ export const DEFAULT_AWS_TIMEOUT_MS = 10_000;
  */
 export function boundedRequestHandler(timeoutMs: number = DEFAULT_AWS_TIMEOUT_MS): { requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: boolean } } {
   return { requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true } };
+}
+
+interface DeadlineClient {
+  middlewareStack: { add(middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>, options: { step: "initialize"; name: string }): void };
+}
+
+/**
+ * Each call as a whole (every attempt, every retry and backoff) ends within `ms`: per-attempt
+ * timeouts alone do not bound an endpoint that keeps answering "throttled". A call cut off here
+ * fails as a TimeoutError, which the pipeline journals as "unknown: the call did not return".
+ */
+function withDeadline(client: DeadlineClient, ms: number): void {
+  client.middlewareStack.add(
+    (next) => (args) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms / 1000} s, retries included (policy awsDeadline)`), { name: "TimeoutError" })), ms);
+      });
+      return Promise.race([next(args), deadline]).finally(() => clearTimeout(timer));
+    },
+    { step: "initialize", name: "dropkeysCallDeadline" },
+  );
 }
 
 /**
@@ -117,6 +141,7 @@ export class AwsClients {
         ...(this.options.maxAttempts ? { maxAttempts: this.options.maxAttempts } : {}),
         ...boundedRequestHandler(this.options.timeoutMs),
       });
+      if (this.options.deadlineMs) withDeadline(client as unknown as DeadlineClient, this.options.deadlineMs);
       this.cache.set(key, client);
     }
     return client;

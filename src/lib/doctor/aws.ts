@@ -13,10 +13,9 @@ import { ok, problem, reason, warning, withTimeout, type CheckResult } from "./c
 const CLOCK_WARN_MS = 30_000;
 const EXPIRY_WARN_MS = 15 * 60_000;
 
-/** The time limit of one AWS call: the policy's `awsTimeout` once the policy has it, else 10 s. */
+/** The time limit of one AWS call: the policy's `awsTimeout` (default 10 s). */
 export function awsTimeoutMs(ctx: Context): number {
-  const configured = (ctx.policy as { awsTimeout?: unknown }).awsTimeout;
-  return typeof configured === "number" && configured > 0 ? configured : 10_000;
+  return ctx.policy.awsTimeout;
 }
 
 export async function credentials(ctx: Context): Promise<CheckResult> {

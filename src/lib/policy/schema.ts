@@ -247,6 +247,8 @@ export const policySchema = z.object({
   disableVerifyTimeout: durationSchema.default(300_000),
   /** Longest wait for one attempt of an AWS call (connection, then response); the SDK retries within its attempts. */
   awsTimeout: durationSchema.default(10_000),
+  /** Longest time one AWS call may take with all its retries (an endpoint that keeps throttling ends too). */
+  awsDeadline: durationSchema.default(120_000),
   /** Longest time `reencrypt --reenable-source` keeps a (compromised) source key enabled before it stops the run. */
   reenableMaxDuration: durationSchema.default(900_000),
   /** Days database backups are kept: how long a shredded value still lives in old backups. */
