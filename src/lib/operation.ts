@@ -373,6 +373,8 @@ function withReport(error: unknown, report: FailureReport | undefined): Dropkeys
 /** Whether a failure is an AWS call that did not return in time (the SDK's TimeoutError, anywhere in the causes). */
 export function isTimeout(error: unknown): boolean {
   for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    // A journal (or journal mirror) failure stops before the AWS call, whatever its cause.
+    if (isDropkeysError(e) && e.kind === "journal") return false;
     const name = (e as { name?: unknown }).name;
     const code = (e as { code?: unknown }).code;
     if (name === "TimeoutError" || code === "ETIMEDOUT" || code === "aws.timeout") return true;

@@ -6,7 +6,7 @@ import { mirrorNow } from "../journal/mirror.js";
 import { RetireGrantCommand, RevokeGrantCommand } from "@aws-sdk/client-kms";
 import type { GlobalOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
-import { awsErrorName, ExitCode } from "../errors.js";
+import { awsErrorName, ExitCode, isDropkeysError } from "../errors.js";
 import { table } from "../output.js";
 import { awsFailure } from "../targets.js";
 import { formatLocal } from "../time.js";
@@ -61,9 +61,13 @@ export async function retireExpiredGrants(ctx: Context, at = new Date(), only?: 
     } catch (error) {
       const message = (error as Error).message;
       ctx.journal().append({ ...outcome, outcome: "failed", error: { code: awsErrorName(error) ?? "Error", message } });
+      // A mirror that cannot be written is a journal failure (exit 5): nothing more is retired.
+      if (isDropkeysError(error) && error.kind === "journal") throw error;
       done.push({ ...base, result: "failed", error: message });
     }
   }
+  // The outcomes too (best effort: the retirements are done; the next command writes what is left).
+  await mirrorNow(ctx).catch((error: unknown) => ctx.out.warn(`WARNING: the journal mirror could not be written (${(error as Error).message}); the next dropkeys command writes the missing entries.`));
   return done;
 }
 
