@@ -122,6 +122,9 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     process.exitCode = await exitCodeFor(error, argv);
+    // A call cut off by its deadline may still be retrying in the background (the SDK cannot be
+    // told to stop): what it does no longer matters, and it must not hold the process open.
+    if (isDropkeysError(error) && error.code === "aws.timeout") process.exit(process.exitCode);
   }
 }
 
