@@ -8,7 +8,6 @@ import type { Actor, JournalEntry, JournalRecord } from "../journal/journal.js";
 import { chooseJournalSource, compareWithMirror, localJournalSource, mirrorJournalSource, type JournalSource } from "../journal/source.js";
 import { parseDuration } from "../duration.js";
 import { awsEntries, regionOf } from "../policy/load.js";
-import { parseTimeArg } from "../time.js";
 import { claimsOf, claimsWithoutEvents, matchChanges, type ChangeSubject, type Claim, type MatchedChange } from "./change-match.js";
 import { SECRETS_SOURCE, type ChangeEvent } from "./changes.js";
 import { changeRow, csvChangeRow, CHANGES_CSV_HEADER, renderChanges, type ChangesReport, type ChangeFinding } from "./changes-report.js";
@@ -16,11 +15,9 @@ import { checkCoverage, type Coverage } from "./coverage.js";
 import { EventIdSet } from "./dedupe.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
 import { KMS_SOURCE } from "./normalize.js";
-import { readSource, sourceKind, type ReadResult, type SourceKind } from "./read.js";
+import { parseAuditFlags, readSource, type ReadResult, type SourceKind } from "./read.js";
 import { severityAtLeast } from "./rules.js";
-import { defaultWorkers } from "./sources/local.js";
-import { parseS3Url } from "./sources/s3.js";
-import { SEVERITIES, type FileResult, type ScanFilter, type Severity } from "./types.js";
+import type { FileResult, ScanFilter, Severity } from "./types.js";
 
 export interface ChangesOptions extends GlobalOptions {
   source: string;
@@ -41,13 +38,6 @@ export interface ChangesOptions extends GlobalOptions {
 
 const HISTORY_DAYS = 90;
 const DAY = 86_400_000;
-
-function wholeNumber(text: string | undefined, option: string, fallback: number, min: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw usageError(`${option}: expected a whole number >= ${min}, got "${text}"`);
-  return n;
-}
 
 /** Inventory names by key ARN and key id, growing as CreateKey events name new keys. */
 export class Subjects {
@@ -198,17 +188,7 @@ export function changesNeedAttention(report: ChangesReport): boolean {
 export async function runChangesAudit(ctx: Context, options: ChangesOptions, mirror?: JournalSource): Promise<void> {
   const started = process.hrtime.bigint();
   const out = ctx.out;
-  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
-  const failOn = options.failOn as Severity | "none";
-  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
-  const now = new Date();
-  const since = parseTimeArg(options.since, "--since", now);
-  const until = parseTimeArg(options.until, "--until", now);
-  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
-  const workers = wholeNumber(options.workers, "--workers", defaultWorkers(), 0);
-  const concurrency = wholeNumber(options.concurrency, "--concurrency", 8, 1);
-  const kind = sourceKind(options.source);
-  if (kind === "s3") parseS3Url(options.source);
+  const { failOn, now, since, until, workers, concurrency, kind } = parseAuditFlags(options);
 
   const audit = await prepareChangeAudit(ctx, options, mirror);
   for (const u of audit.scope.unresolved) out.warn(`key ${u.name}: ${u.reason}; changes to it are found by the journal's ARNs and by alias only`);

@@ -2,11 +2,13 @@
 // are listed and read by the source modules; this adds up what was read, warns about and counts
 // what had to be skipped, shows progress, and hands each file's result to the audit.
 import type { Context } from "../context.js";
+import { usageError } from "../errors.js";
+import { parseTimeArg } from "../time.js";
 import type { AuditReport, ReadStats } from "./report.js";
 import { readApi } from "./sources/api.js";
-import { listLocal, readLocalFiles } from "./sources/local.js";
+import { defaultWorkers, listLocal, readLocalFiles } from "./sources/local.js";
 import { listArchive, parseS3Url, readS3Objects } from "./sources/s3.js";
-import type { FileResult, ScanFilter, SkippedInput } from "./types.js";
+import { SEVERITIES, type FileResult, type ScanFilter, type Severity, type SkippedInput } from "./types.js";
 
 const SKIPPED_LISTED = 1000;
 
@@ -14,6 +16,48 @@ export type SourceKind = "api" | "s3" | "local";
 
 export function sourceKind(source: string): SourceKind {
   return source === "api" ? "api" : source.startsWith("s3://") ? "s3" : "local";
+}
+
+/** The flags both audits take: output format, --fail-on, the window, parallelism and the source. */
+export interface AuditFlags {
+  source: string;
+  since: string;
+  until: string;
+  failOn: string;
+  json?: boolean | undefined;
+  ndjson: boolean;
+  csv: boolean;
+  concurrency: string;
+  workers?: string | undefined;
+}
+
+/** Checks and parses the shared audit flags (exit 2 on any problem, before anything is read). */
+export function parseAuditFlags(options: AuditFlags) {
+  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
+  const failOn = options.failOn as Severity | "none";
+  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
+  const now = new Date();
+  const since = parseTimeArg(options.since, "--since", now);
+  const until = parseTimeArg(options.until, "--until", now);
+  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
+  const kind = sourceKind(options.source);
+  if (kind === "s3") parseS3Url(options.source);
+  return {
+    failOn,
+    now,
+    since,
+    until,
+    workers: wholeNumber(options.workers, "--workers", defaultWorkers(), 0),
+    concurrency: wholeNumber(options.concurrency, "--concurrency", 8, 1),
+    kind,
+  };
+}
+
+function wholeNumber(text: string | undefined, option: string, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw usageError(`${option}: expected a whole number >= ${min}, got "${text}"`);
+  return n;
 }
 
 export interface ReadRequest {

@@ -6,19 +6,16 @@ import { localActor, type Context } from "../context.js";
 import { DropkeysError, ExitCode, failure, usageError } from "../errors.js";
 import type { Actor } from "../journal/journal.js";
 import { parseDuration } from "../duration.js";
-import { parseTimeArg } from "../time.js";
 import { checkCoverage } from "./coverage.js";
 import { journalHistory, resolveScope, type AuditScope } from "./keys.js";
 import { analyzeChanges, changeCoverage, changesNeedAttention, changesSummary, collectChanges, journalChanges, prepareChangeAudit } from "./changes-run.js";
 import { renderChanges } from "./changes-report.js";
 import { SECRETS_SOURCE } from "./changes.js";
 import { KMS_SOURCE } from "./normalize.js";
-import { emptyRead, readSource, sourceKind as kindOf, type SourceKind } from "./read.js";
+import { emptyRead, parseAuditFlags, readSource, type SourceKind } from "./read.js";
 import { csvRow, CSV_HEADER, eventRow, renderHuman, type AuditReport } from "./report.js";
 import { findingOf, runOnAthena, type AthenaStats } from "./athena.js";
 import { Auditor, ruleSettings, severityAtLeast, sortFindings } from "./rules.js";
-import { defaultWorkers } from "./sources/local.js";
-import { parseS3Url } from "./sources/s3.js";
 import { athenaSql, athenaStatements } from "./sql.js";
 import { SEVERITIES, type Finding, type ScanFilter, type Severity } from "./types.js";
 
@@ -52,33 +49,16 @@ export interface AuditOptions extends GlobalOptions {
 
 const HISTORY_DAYS = 90;
 
-function positiveInt(text: string | undefined, option: string, fallback: number, min = 1): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw usageError(`${option}: expected a whole number >= ${min}, got "${text}"`);
-  return n;
-}
-
 export async function runAudit(ctx: Context, options: AuditOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const out = ctx.out;
-  if ([options.json, options.ndjson, options.csv].filter(Boolean).length > 1) throw usageError("--json, --ndjson and --csv are alternatives: choose one");
-  const failOn = options.failOn as Severity | "none";
-  if (failOn !== "none" && !SEVERITIES.includes(failOn)) throw usageError(`--fail-on: expected ${SEVERITIES.join(", ")} or none, got "${options.failOn}"`);
-  const now = new Date();
-  const since = parseTimeArg(options.since, "--since", now);
-  const until = parseTimeArg(options.until, "--until", now);
-  if (since.getTime() >= until.getTime()) throw usageError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`);
-  const workers = positiveInt(options.workers, "--workers", defaultWorkers(), 0);
-  const concurrency = positiveInt(options.concurrency, "--concurrency", 8);
+  const { failOn, now, since, until, workers, concurrency, kind: sourceKind } = parseAuditFlags(options);
   if (options.engine !== "local" && options.engine !== "athena") throw usageError(`--engine: expected local or athena, got "${options.engine}"`);
   const athena = options.engine === "athena";
   if (athena && options.athenaOutput !== undefined && !/^s3:\/\/[^/]+/.test(options.athenaOutput)) throw usageError(`--athena-output: expected s3://BUCKET/PREFIX, got "${options.athenaOutput}"`);
   const athenaTimeoutMs = parseDuration(options.athenaTimeout) ?? 0;
   if (athena && !(athenaTimeoutMs > 0)) throw usageError(`--athena-timeout: expected a duration such as 30m, got "${options.athenaTimeout}"`);
   if (athena && options.alsoChanges) throw usageError("--also-changes reads the records themselves: it needs --engine local");
-  const sourceKind = kindOf(options.source);
-  if (sourceKind === "s3") parseS3Url(options.source);
 
   const scope = await resolveScope(ctx.policy, { keys: options.key, allKeys: options.allKeys, history: keyHistory(ctx) }, (r) => ctx.aws.kms(r));
   if (!scope.all && scope.keys.size === 0) {
