@@ -3,22 +3,13 @@
 // pipeline, and the operation module's own rendering.
 import type { OperationOptions } from "../cli-options.js";
 import { createContext } from "../context.js";
-import { approvalError } from "../errors.js";
-import { readRequestFile } from "../approvals/request.js";
 import { pipelineFlags, runOperation } from "../operation.js";
-import { loadOperation, type OperationInput } from "../ops/index.js";
+import { inputFromFlags, loadOperation } from "../ops/index.js";
 
 export async function runGrantOperation(operation: "grant" | "revoke-grant" | "sync-key-policy", name: string, options: OperationOptions, params: Record<string, unknown>): Promise<void> {
   const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
   const ctx = await createContext(options);
-  let input: OperationInput = { name, params: { name, ...given }, reason: options.reason, incident: options.incident };
-  if (options.request) {
-    const request = readRequestFile(options.request);
-    if (request.operation !== operation) {
-      throw approvalError(`${options.request} is a ${request.operation} request, not ${operation}`, { code: "approval.request-mismatch", hint: `Run it with \`dropkeys apply ${options.request}\`.` });
-    }
-    input = { name, params: { ...request.params, ...given }, reason: options.reason ?? request.reason ?? undefined, incident: options.incident ?? request.incident ?? undefined };
-  }
+  const input = inputFromFlags(operation, name, options, given);
   const module = await loadOperation(operation);
   const spec = await module.build(ctx, input);
   const outcome = await runOperation(ctx, spec, pipelineFlags(options));

@@ -3,12 +3,11 @@
 // each operation's result with its next steps.
 import type { OperationOptions } from "../cli-options.js";
 import { createContext, type Context } from "../context.js";
-import { approvalError, isDropkeysError, usageError, type DropkeysError } from "../errors.js";
-import { readRequestFile } from "../approvals/request.js";
+import { isDropkeysError, usageError, type DropkeysError } from "../errors.js";
 import { incidentReport } from "../incident/incident.js";
 import { incidentLines } from "../incident/render.js";
 import { pipelineFlags, runOperation, type OperationResult, type OperationSpec } from "../operation.js";
-import { loadOperation, type OperationInput, type OperationModule } from "../ops/index.js";
+import { inputFromFlags, loadOperation, type OperationModule } from "../ops/index.js";
 import { renderOperation, type RenderOptions } from "../render-operation.js";
 import { aliasOf, resolveEntry } from "../targets.js";
 import { formatLocal } from "../time.js";
@@ -38,19 +37,7 @@ export async function runLifecycle(
 ): Promise<void> {
   const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
   const ctx = await createContext(options);
-  let input: OperationInput = { name, params: { name, ...given }, reason: options.reason, incident: options.incident };
-  if (options.request) {
-    const request = readRequestFile(options.request);
-    if (request.operation !== operation) {
-      throw approvalError(`${options.request} is a ${request.operation} request, not ${operation}`, { code: "approval.request-mismatch", hint: `Run it with \`dropkeys apply ${options.request}\`.` });
-    }
-    input = {
-      name,
-      params: { ...request.params, ...given },
-      reason: options.reason ?? request.reason ?? undefined,
-      incident: options.incident ?? request.incident ?? undefined,
-    };
-  }
+  const input = inputFromFlags(operation, name, options, given);
   const module = await loadOperation(operation);
   const executes = !options.dryRun && !options.requestOut;
   // build() first: a bad --days or a missing --reason is named before the confirmation is.

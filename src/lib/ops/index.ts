@@ -1,8 +1,9 @@
 // Every approvable operation by name, so `dropkeys apply REQUEST` can rebuild exactly the
 // operation a request describes. Each module exports `build(ctx, input)` -> OperationSpec; the
 // command of the same name parses its flags into the same input and calls the same builder.
+import { readRequestFile } from "../approvals/request.js";
 import type { Context } from "../context.js";
-import { usageError } from "../errors.js";
+import { approvalError, usageError } from "../errors.js";
 import type { OperationResult, OperationSpec } from "../operation.js";
 
 export interface OperationInput {
@@ -12,6 +13,30 @@ export interface OperationInput {
   params: Record<string, unknown>;
   reason?: string | undefined;
   incident?: string | undefined;
+}
+
+/**
+ * The input of `operation` from its command's flags (`given`: only the flags given). With
+ * --request they are laid over the signed request's params, so a different flag is a mismatch
+ * the pipeline refuses rather than something silently ignored.
+ */
+export function inputFromFlags(
+  operation: string,
+  name: string,
+  options: { request?: string | undefined; reason?: string | undefined; incident?: string | undefined },
+  given: Record<string, unknown>,
+): OperationInput {
+  if (!options.request) return { name, params: { name, ...given }, reason: options.reason, incident: options.incident };
+  const request = readRequestFile(options.request);
+  if (request.operation !== operation) {
+    throw approvalError(`${options.request} is a ${request.operation} request, not ${operation}`, { code: "approval.request-mismatch", hint: `Run it with \`dropkeys apply ${options.request}\`.` });
+  }
+  return {
+    name,
+    params: { ...request.params, ...given },
+    reason: options.reason ?? request.reason ?? undefined,
+    incident: options.incident ?? request.incident ?? undefined,
+  };
 }
 
 export interface OperationModule {
