@@ -15,6 +15,9 @@ export async function runLogVerify(options: GlobalOptions & { approvals: boolean
   if (options.approvals && report.ok) {
     const { reverifyJournalApprovals } = await import("../approvals/journal-check.js");
     approvalProblems = await reverifyJournalApprovals(ctx, journal.entries());
+    // A repair rewrote derived files (head, markdown) or cut a never-acknowledged entry: a crash
+    // leaves that, and so does someone editing the directory; under --approvals a person looks at each.
+    approvalProblems.push(...report.repairs.map((r) => `entry ${r}: a repair of the journal files: check what stopped that write`));
   }
   const { extraChecks, describeFindings } = await import("./verify-checks.js");
   const extra = await extraChecks(ctx, journal, options);
