@@ -1,4 +1,4 @@
-// How a rotation is reported, by `dropkeys rotate-jwt` and (through ops/rotate-jwt.ts) by
+// How a rotation is reported, by `dropkeys rotate-jwt` and (through rotate-jwt.ts) by
 // `dropkeys apply`: what changed, the incident steps still open, and last the overlap end and
 // the command that finishes the rotation.
 import type { Context } from "../lib/context.js";
