@@ -11,8 +11,8 @@ echo "== AWS emulators (moto, local-kms)" >&2
 node scripts/aws-emulators.mjs install
 echo "== type-check" >&2
 npx tsc --noEmit -p tsconfig.json
-echo "== lint" >&2
-npx eslint .
+echo "== lint (eslint, then the import direction: dependency-cruiser)" >&2
+npm run --silent lint
 echo "== build" >&2
 npm run --silent build
 echo "== tests" >&2

@@ -7,7 +7,7 @@ export function register(command: Command): void {
     .argument("<request>", "the request file")
     .option("--approval <file>", "an approval signature (repeatable)", collect, [] as string[])
     .action(async (file: string, options: GlobalOptions & { approval: string[] }) => {
-      const { runApply } = await import("../lib/approvals/commands.js");
+      const { runApply } = await import("../operations/approvals-command.js");
       await runApply(file, options);
     });
   examples(command, "dropkeys apply request.json --approval alice.sig --approval alem.sig");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { examples } from "../lib/cli-options.js";
-import type { ApproveOptions } from "../lib/approvals/commands.js";
+import type { ApproveOptions } from "../operations/approvals-command.js";
 
 export function register(command: Command): void {
   command
@@ -11,7 +11,7 @@ export function register(command: Command): void {
     .option("--kms-profile <profile>", "AWS profile for signing with your KMS key")
     .option("--out <file>", "where to write the approval (default REQUEST.NAME.sig)")
     .action(async (file: string, options: ApproveOptions) => {
-      const { runApprove } = await import("../lib/approvals/commands.js");
+      const { runApprove } = await import("../operations/approvals-command.js");
       await runApprove(file, options);
     });
   examples(

@@ -11,7 +11,7 @@ export function register(command: Command): void {
       .command(name)
       .description("Registered approvers, their roles and keys, and whether the list is sealed")
       .action(async (options: GlobalOptions) => {
-        const { runApproversList } = await import("../lib/approvals/commands.js");
+        const { runApproversList } = await import("../operations/approvals-command.js");
         await runApproversList(options);
       });
     examples(list, `dropkeys approvers ${name}`, `dropkeys approvers ${name} --json`);

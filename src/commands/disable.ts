@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { LifecycleOptions } from "../lib/keys/command.js";
+import type { LifecycleOptions } from "../operations/lifecycle-command.js";
 
 export function register(command: Command): void {
   addOperationOptions(
@@ -10,7 +10,7 @@ export function register(command: Command): void {
       .option("--detected-at <time>", "when the compromise was detected (ISO time, or a duration back such as 2h; default now)"),
     { reasonRequired: true },
   ).action(async (key: string, options: LifecycleOptions & { detectedAt?: string }) => {
-    const [{ runLifecycle }, { parseTimeArg }] = await Promise.all([import("../lib/keys/command.js"), import("../lib/time.js")]);
+    const [{ runLifecycle }, { parseTimeArg }] = await Promise.all([import("../operations/lifecycle-command.js"), import("../lib/time.js")]);
     const detectedAt = options.detectedAt ? parseTimeArg(options.detectedAt, "--detected-at").toISOString() : undefined;
     await runLifecycle("disable", key, options, { detectedAt });
   });

@@ -7,7 +7,7 @@ export function register(command: Command): void {
       "Check that this setup will work before the first real operation: policy and seal, AWS credentials, endpoints, clock, journal, approver keys, CloudTrail coverage, database. Read-only, no approval; exit 4 on problems",
     )
     .action(async (options: GlobalOptions) => {
-      const { runDoctor } = await import("../lib/doctor/command.js");
+      const { runDoctor } = await import("../operations/doctor-command.js");
       await runDoctor(options);
     });
   examples(command, "dropkeys doctor", "dropkeys doctor --profile drop-admin", "dropkeys doctor --json --no-input   # from cron or CI");

@@ -12,7 +12,7 @@ export function register(command: Command): void {
       .option("--algorithm <alg>", "signing keys: Ed25519 (default) or RSA-4096"),
     { reasonRequired: false },
   ).action(async (name: string, options: OperationOptions & { moveAlias?: boolean; jwksOut?: string; algorithm?: string }) => {
-    const { runLifecycle } = await import("../lib/keys/command.js");
+    const { runLifecycle } = await import("../operations/lifecycle-command.js");
     await runLifecycle("generate", name, options, { moveAlias: options.moveAlias || undefined, jwksOut: options.jwksOut, algorithm: options.algorithm });
   });
   examples(

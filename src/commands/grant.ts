@@ -33,7 +33,7 @@ export function register(command: Command): void {
       return runRetireExpired(options, key);
     }
     if (!key) throw usageError("grant needs a KEY (or --retire-expired)", { hint: "dropkeys grant drop-kyc-key --to arn:aws:iam::123456789012:role/kyc-worker --operations Decrypt" });
-    const [{ runGrantOperation }, { expiresSeconds }] = await Promise.all([import("../lib/grants/command.js"), import("../lib/ops/grant.js")]);
+    const [{ runGrantOperation }, { expiresSeconds }] = await Promise.all([import("../operations/grants-command.js"), import("../operations/grant.js")]);
     await runGrantOperation("grant", key, options, {
       grantee: options.to,
       operations: options.operations,

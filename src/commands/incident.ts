@@ -8,7 +8,7 @@ export function register(command: Command): void {
     .description("Everything the journal holds for an incident: checklist, deadlines (Europe/Oslo), timeline")
     .argument("<id>", "incident id, e.g. INC-20261123-1405")
     .action(async (id: string, options: GlobalOptions) => {
-      const { runIncidentShow } = await import("../lib/incident/command.js");
+      const { runIncidentShow } = await import("../operations/incident-command.js");
       await runIncidentShow(id, options);
     });
   examples(show, "dropkeys incident show INC-20261123-1405", "dropkeys incident show INC-20261123-1405 --json");
@@ -16,7 +16,7 @@ export function register(command: Command): void {
     .command("list")
     .description("Every incident in the journal, newest first, with checklist progress and the next deadline")
     .action(async (options: GlobalOptions) => {
-      const { runIncidentList } = await import("../lib/incident/command.js");
+      const { runIncidentList } = await import("../operations/incident-command.js");
       await runIncidentList(options);
     });
   examples(list, "dropkeys incident list");
@@ -27,7 +27,7 @@ export function register(command: Command): void {
     .argument("<step>", "step number of POLICY.md §5 (1-12)")
     .option("--note <text>", "what was done, for the journal")
     .action(async (id: string, step: string, options: GlobalOptions & { note?: string }) => {
-      const { runIncidentDone } = await import("../lib/incident/command.js");
+      const { runIncidentDone } = await import("../operations/incident-command.js");
       await runIncidentDone(id, step, options);
     });
   examples(done, "dropkeys incident done INC-20261123-1405 10 --note 'Datatilsynet notified, ref 26/01234'");

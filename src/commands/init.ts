@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { examples } from "../lib/cli-options.js";
-import type { InitOptions } from "../lib/policy/check-command.js";
+import type { InitOptions } from "../operations/policy-check-command.js";
 
 export function register(command: Command): void {
   command
@@ -11,7 +11,7 @@ export function register(command: Command): void {
     .option("--retention-days <n>", "Object Lock retention of each mirrored entry (default 1827, 5 years)")
     .option("--create-mirror", "create the mirror bucket with those settings (an existing policy file is kept)")
     .action(async (options: InitOptions) => {
-      const { runInit } = await import("../lib/policy/check-command.js");
+      const { runInit } = await import("../operations/policy-check-command.js");
       await runInit(options);
     });
   examples(command, "dropkeys init", "dropkeys init --out /etc/dropkeys/policy.yaml --force", "dropkeys init --mirror s3://drop-internkontroll/legal --create-mirror");

@@ -1,12 +1,6 @@
 import type { Command } from "commander";
 import { examples, type GlobalOptions } from "../lib/cli-options.js";
-
-export interface LogShowOptions extends GlobalOptions {
-  key?: string;
-  incident?: string;
-  since?: string;
-  operation?: string;
-}
+import type { LogShowOptions } from "../operations/log-command.js";
 
 export function register(command: Command): void {
   command.description("Verify or show the internkontroll journal");
@@ -17,7 +11,7 @@ export function register(command: Command): void {
     .option("--mirror", "compare with the journal's S3 mirror (the default when the policy names one)")
     .option("--no-mirror", "do not compare with the mirror")
     .action(async (options: GlobalOptions & { approvals: boolean; mirror?: boolean }) => {
-      const { runLogVerify } = await import("../lib/journal/log-command.js");
+      const { runLogVerify } = await import("../operations/log-command.js");
       await runLogVerify(options);
     });
   examples(verify, "dropkeys log verify", "dropkeys log verify --approvals", "dropkeys log verify --journal /srv/legal --json");
@@ -29,7 +23,7 @@ export function register(command: Command): void {
     .option("--operation <name>", "only this operation (disable, schedule-deletion, ...)")
     .option("--since <time>", "only entries since this time (ISO, or a duration back such as 7d)")
     .action(async (options: LogShowOptions) => {
-      const { runLogShow } = await import("../lib/journal/log-command.js");
+      const { runLogShow } = await import("../operations/log-command.js");
       await runLogShow(options);
     });
   examples(show, "dropkeys log show --incident INC-20261123-1405", "dropkeys log show --key drop-kyc-key --since 30d --json");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { ReencryptOptions } from "../lib/reencrypt/command.js";
+import type { ReencryptOptions } from "../operations/reencrypt-command.js";
 
 export function register(command: Command): void {
   addOperationOptions(
@@ -12,7 +12,7 @@ export function register(command: Command): void {
       .option("--reenable-source", "the old key is disabled: enable it for the re-encryption only and disable it again (needs the approvals of `enable` too)"),
     { reasonRequired: true },
   ).action(async (options: ReencryptOptions) => {
-    const { runReencrypt } = await import("../lib/reencrypt/command.js");
+    const { runReencrypt } = await import("../operations/reencrypt-command.js");
     await runReencrypt(options);
   });
   command.addHelpText(

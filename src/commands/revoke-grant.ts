@@ -9,7 +9,7 @@ export function register(command: Command): void {
       .argument("<grant-id>", "the grant's id (dropkeys grants KEY lists them)"),
     { reasonRequired: true },
   ).action(async (key: string, grantId: string, options: OperationOptions) => {
-    const { runGrantOperation } = await import("../lib/grants/command.js");
+    const { runGrantOperation } = await import("../operations/grants-command.js");
     await runGrantOperation("revoke-grant", key, options, { grantId });
   });
   examples(command, "dropkeys revoke-grant drop-kyc-key 0c82427a... --reason 'worker decommissioned'");

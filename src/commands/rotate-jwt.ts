@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { RotateJwtOptions } from "../lib/jwt/command.js";
+import type { RotateJwtOptions } from "../operations/rotate-jwt-command.js";
 
 export function register(command: Command): void {
   command
@@ -16,7 +16,7 @@ export function register(command: Command): void {
     .option("--report <file>", "emergency: write the sessions active during the compromise window to FILE (.csv or .json)");
   addOperationOptions(command, { reasonRequired: false });
   command.action(async (name: string | undefined, options: RotateJwtOptions) => {
-    const { runRotateJwt } = await import("../lib/jwt/command.js");
+    const { runRotateJwt } = await import("../operations/rotate-jwt-command.js");
     await runRotateJwt(name, options);
   });
   examples(

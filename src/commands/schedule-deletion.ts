@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { LifecycleOptions } from "../lib/keys/command.js";
+import type { LifecycleOptions } from "../operations/lifecycle-command.js";
 
 export function register(command: Command): void {
   addOperationOptions(
@@ -11,7 +11,7 @@ export function register(command: Command): void {
       .option("--confirm <alias>", "confirm without a terminal by naming the key's alias (alias/NAME)"),
     { reasonRequired: true },
   ).action(async (key: string, options: LifecycleOptions & { days?: string; confirm?: string }) => {
-    const { runLifecycle } = await import("../lib/keys/command.js");
+    const { runLifecycle } = await import("../operations/lifecycle-command.js");
     await runLifecycle("schedule-deletion", key, options, { days: options.days }, { confirm: options.confirm });
   });
   examples(

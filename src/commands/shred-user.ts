@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { addOperationOptions, examples } from "../lib/cli-options.js";
-import type { ShredOptions } from "../lib/shred/command.js";
+import type { ShredOptions } from "../operations/shred-command.js";
 
 export function register(command: Command): void {
   addOperationOptions(
@@ -10,7 +10,7 @@ export function register(command: Command): void {
       .option("--from-file <file>", "user ids, one per line (blank lines and # comments ignored)"),
     { reasonRequired: true },
   ).action(async (userIds: string[], options: ShredOptions) => {
-    const { runShredUser } = await import("../lib/shred/command.js");
+    const { runShredUser } = await import("../operations/shred-command.js");
     await runShredUser(userIds, options);
   });
   examples(

@@ -8,7 +8,7 @@ export function register(command: Command): void {
       .argument("<key>", "inventory entry"),
     { reasonRequired: false },
   ).action(async (key: string, options: OperationOptions) => {
-    const { runGrantOperation } = await import("../lib/grants/command.js");
+    const { runGrantOperation } = await import("../operations/grants-command.js");
     await runGrantOperation("sync-key-policy", key, options, {});
   });
   examples(command, "dropkeys sync-key-policy drop-kyc-key --dry-run", "dropkeys sync-key-policy drop-kyc-key --reason 'role bindings changed'");

@@ -10,7 +10,7 @@ import { reverifyJournalApprovals } from "../../src/lib/approvals/journal-check.
 import { armor, parseArmored } from "../../src/lib/approvals/sshsig.js";
 import { Context } from "../../src/lib/context.js";
 import { DropkeysError } from "../../src/lib/errors.js";
-import { runOperation, type OperationSpec, type PipelineFlags } from "../../src/lib/operation.js";
+import { runOperation, type OperationSpec, type PipelineFlags } from "../../src/operations/pipeline.js";
 import { approverEntries, makeSshApprover, sealRegistry, signRequest, type TestApprover } from "../support/approvers.js";
 import { writePolicy } from "../support/policy.js";
 

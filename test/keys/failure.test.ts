@@ -8,9 +8,9 @@ import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Context } from "../../src/lib/context.js";
 import { DropkeysError } from "../../src/lib/errors.js";
-import { runOperation } from "../../src/lib/operation.js";
-import { build as buildDisable } from "../../src/lib/ops/disable.js";
-import { build as buildGenerate } from "../../src/lib/ops/generate.js";
+import { runOperation } from "../../src/operations/pipeline.js";
+import { build as buildDisable } from "../../src/operations/disable.js";
+import { build as buildGenerate } from "../../src/operations/generate.js";
 import { signRequest } from "../support/approvers.js";
 import { freePort } from "../support/net.js";
 import { emulatorEndpoints, suffix } from "../support/policy.js";

@@ -11,7 +11,7 @@ import type { JournalEntry } from "../../src/lib/journal/journal.js";
 import { jwkThumbprint } from "../../src/lib/keys/jwks.js";
 import { buildKeyPolicy } from "../../src/lib/keys/key-policy.js";
 import { pollUntil, sendWithoutLimitRetry } from "../../src/lib/keys/kms.js";
-import { parseDays } from "../../src/lib/ops/schedule-deletion.js";
+import { parseDays } from "../../src/operations/schedule-deletion.js";
 import { parsePolicy } from "../../src/lib/policy/load.js";
 import type { KmsKeyEntry } from "../../src/lib/policy/schema.js";
 

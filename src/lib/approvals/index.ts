@@ -2,30 +2,16 @@
 // A set is valid when every signature verifies over this exact request, the signers are
 // registered, unrevoked, distinct people who fill the rule's slots (a matching), the request
 // has not expired and its id was never used. Anything else is exit 3 naming rule and person.
-import type { AwsClients } from "../aws/clients.js";
 import { approvalError } from "../errors.js";
 import type { JournalApproval } from "../journal/journal.js";
-import type { Output } from "../output.js";
-import type { ApprovalRule, Approver, Policy } from "../policy/schema.js";
+import type { ApprovalRule, Approver } from "../policy/schema.js";
 import { formatLocal } from "../time.js";
 import { candidatesFor, describeRuleSlots, describeSlot, fillsSlot, matchSlots } from "./matching.js";
 import type { OperationRequest } from "./request.js";
 import { readApprovalFile, verifyApprovalText, type VerifiedApproval, type VerifyContext } from "./verify.js";
+import type { CollectOptions } from "./collect-options.js";
 
-export interface CollectOptions {
-  policy: Policy;
-  rule: ApprovalRule;
-  ruleName: string;
-  request: OperationRequest;
-  requestBytes: Buffer;
-  approvalFiles: string[];
-  interactive: boolean;
-  isRequestIdUsed: (id: string) => boolean;
-  aws: AwsClients;
-  out: Output;
-  /** One line for the approver: what, on which key, in which region. */
-  summary: string;
-}
+export type { CollectOptions };
 
 /**
  * What the intent records per approval. `request` holds the request fields the intent does not

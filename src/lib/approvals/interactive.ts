@@ -6,7 +6,7 @@ import path from "node:path";
 import { isDropkeysError } from "../errors.js";
 import type { Approver } from "../policy/schema.js";
 import { describeRequest } from "./describe.js";
-import type { CollectOptions } from "./index.js";
+import type { CollectOptions } from "./collect-options.js";
 import { candidatesFor, describeSlot } from "./matching.js";
 import { signAs } from "./sign.js";
 import { verifyApprovalText, type VerifiedApproval, type VerifyContext } from "./verify.js";

@@ -11,7 +11,7 @@ import type { ApprovalRule, Approver } from "../policy/schema.js";
 import type { RecordedApproval } from "./index.js";
 import { kmsPublicKey, verifyKmsSignature } from "./kms.js";
 import { describeRuleSlots, fillsSlot, matchSlots } from "./matching.js";
-import { lastSeal, REGISTRY_RULE, SEAL_OPERATION } from "./registry-journal.js";
+import { lastSeal, REGISTRY_RULE, SEAL_OPERATION } from "../journal/approver-registry.js";
 import { requestBytes, REQUEST_VERSION, type OperationRequest } from "./request.js";
 import { parseBlob, publicKeyBlob, verifySshSig } from "./sshsig.js";
 

@@ -3,7 +3,9 @@
 // decrypt audit reads (the scanner hands each record to takeChange when ScanFilter.changes is on).
 // Loaded by the parser threads: no imports but types and normalize.
 import { identityOf, KMS_SOURCE } from "./normalize.js";
-import type { FileResult, ScanFilter } from "./types.js";
+import type { ChangeEvent, FileResult, ScanFilter } from "./types.js";
+
+export type { ChangeEvent };
 
 export const SECRETS_SOURCE = "secretsmanager.amazonaws.com";
 
@@ -43,36 +45,6 @@ export const SECRET_CHANGES = new Set([
 ]);
 
 const TAGGED = new Set(["TagResource", "UntagResource"]);
-
-/** One change (or refused attempt) as AWS recorded it: only what matching and reports need. */
-export interface ChangeEvent {
-  id: string;
-  /** Epoch milliseconds (UTC). */
-  time: number;
-  name: string;
-  service: "kms" | "secretsmanager";
-  region: string;
-  account: string;
-  /** Key ARNs the call named (resources[], keyId, targetKeyId, CreateKey's new key). */
-  keys: string[];
-  /** Key ids (not ARNs) named in the request, resolved by the reader against known keys. */
-  keyIds: string[];
-  /** Alias names without "alias/". */
-  aliases: string[];
-  /** Secret names (an ARN's name part, without Secrets Manager's 6-character suffix). */
-  secrets: string[];
-  /** The role behind a session, else the caller's ARN, else "service:NAME". */
-  actor: string;
-  session?: string;
-  identityType: string;
-  /** An AWS service that made the call (invokedBy), or AWS acting as itself (AWSService). */
-  invokedBy?: string;
-  errorCode?: string;
-  /** The idempotency token AWS recorded (Secrets Manager's ClientRequestToken). */
-  token?: string;
-  /** CreateKey / CreateSecret / TagResource tags, as key=value. */
-  tags?: Record<string, string>;
-}
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined);

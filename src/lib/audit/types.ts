@@ -1,6 +1,5 @@
 // Shapes shared by the audit's sources, rules and reports. Kept free of imports so the parser
 // workers load nothing but this and the scanner.
-import type { ChangeEvent } from "./changes.js";
 
 /** How an event counts: use of the key, key management, or anything else KMS logs (Describe...). */
 export type EventClass = "use" | "management" | "other";
@@ -111,4 +110,34 @@ export interface FileResult {
   badEventSample?: string;
   /** Set when the file was unreadable: its events are dropped, the file counted as skipped. */
   error?: string;
+}
+
+/** One change (or refused attempt) as AWS recorded it: only what matching and reports need. */
+export interface ChangeEvent {
+  id: string;
+  /** Epoch milliseconds (UTC). */
+  time: number;
+  name: string;
+  service: "kms" | "secretsmanager";
+  region: string;
+  account: string;
+  /** Key ARNs the call named (resources[], keyId, targetKeyId, CreateKey's new key). */
+  keys: string[];
+  /** Key ids (not ARNs) named in the request, resolved by the reader against known keys. */
+  keyIds: string[];
+  /** Alias names without "alias/". */
+  aliases: string[];
+  /** Secret names (an ARN's name part, without Secrets Manager's 6-character suffix). */
+  secrets: string[];
+  /** The role behind a session, else the caller's ARN, else "service:NAME". */
+  actor: string;
+  session?: string;
+  identityType: string;
+  /** An AWS service that made the call (invokedBy), or AWS acting as itself (AWSService). */
+  invokedBy?: string;
+  errorCode?: string;
+  /** The idempotency token AWS recorded (Secrets Manager's ClientRequestToken). */
+  token?: string;
+  /** CreateKey / CreateSecret / TagResource tags, as key=value. */
+  tags?: Record<string, string>;
 }

@@ -1,7 +1,7 @@
 // PostgreSQL through pg: a small pool, one client per transaction, savepoints when nested.
 // COUNT(*) and other int8 values come back as numbers (they are row counts here, far below 2^53).
 import pg from "pg";
-import { databaseFailure, normaliseParams, redactUrl, toDollarPlaceholders, type Database } from "./index.js";
+import { databaseFailure, normaliseParams, redactUrl, toDollarPlaceholders, type Database } from "./driver.js";
 
 const INT8_OID = 20;
 

@@ -2,7 +2,7 @@
 // process, so transactions are serialised with a queue: two async callers never interleave
 // their statements inside one BEGIN ... COMMIT.
 import BetterSqlite3 from "better-sqlite3";
-import { checkSqliteFile, databaseFailure, normaliseParams, type Database, type OpenOptions } from "./index.js";
+import { checkSqliteFile, databaseFailure, normaliseParams, type Database, type OpenOptions } from "./driver.js";
 
 type Statement = BetterSqlite3.Statement<unknown[]>;
 

@@ -2,7 +2,7 @@
 // policy file's): the bucket answers, has Object Lock in COMPLIANCE mode, and holds exactly the
 // local journal's entries. Read-only: nothing is mirrored or repaired here.
 import { GetObjectLockConfigurationCommand } from "@aws-sdk/client-s3";
-import { lastSeal } from "../approvals/registry-journal.js";
+import { lastSeal } from "../journal/approver-registry.js";
 import type { Context } from "../context.js";
 import { awsErrorName } from "../errors.js";
 import { mirrorFor } from "../journal/mirror.js";

@@ -1,5 +1,5 @@
 // The policy checks: it validates, and its authority is sealed in the journal.
-import { registryState } from "../approvals/registry-journal.js";
+import { registryState } from "../journal/approver-registry.js";
 import type { Context } from "../context.js";
 import { ok, problem, reason, warning, type CheckResult } from "./check.js";
 

@@ -1,7 +1,9 @@
 // KMS grants as dropkeys sees them: every grant on a key (all pages), the operations a grant may
 // allow, and which of them accept an encryption-context constraint.
 import { ListGrantsCommand, type GrantListEntry, type GrantOperation, type KMSClient } from "@aws-sdk/client-kms";
+import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
+import type { JournalVerification } from "../journal/journal.js";
 import { globToRegExp } from "../audit/rules.js";
 import type { KmsKeyEntry, Policy } from "../policy/schema.js";
 
@@ -94,4 +96,15 @@ export async function listAllGrants(kms: KMSClient, keyId: string): Promise<Gran
     marker = out.Truncated ? out.NextMarker : undefined;
   } while (marker);
   return all;
+}
+
+/** ListGrants must no longer list the grant. */
+export async function verifyGrantGone(ctx: Context, region: string, keyId: string, grantId: string): Promise<JournalVerification> {
+  const still = (await listAllGrants(ctx.aws.kms(region), keyId)).some((g) => g.GrantId === grantId);
+  return {
+    method: "ListGrants on the key: the grant must be gone",
+    result: still ? "failed" : "passed",
+    detail: still ? `grant ${grantId} is still listed` : `grant ${grantId} is no longer listed`,
+    checkedAt: new Date().toISOString(),
+  };
 }

@@ -10,7 +10,7 @@ import { awsErrorName, ExitCode, isDropkeysError } from "../errors.js";
 import { table } from "../output.js";
 import { awsFailure } from "../targets.js";
 import { formatLocal } from "../time.js";
-import { verifyGrantGone } from "../ops/revoke-grant.js";
+import { verifyGrantGone } from "./kms.js";
 import { isExpired, journalGrants, RETIRE_OPERATION, type JournalGrant } from "./journal.js";
 import { listAllGrants } from "./kms.js";
 

@@ -2,7 +2,7 @@
 // each step done or not (from the operations journalled under the incident, or marked by hand
 // with `dropkeys incident done`), and the GDPR Art. 33 (72 h) and post-mortem (48 h) deadlines.
 import type { JournalEntry } from "../journal/journal.js";
-import { filterEntries } from "../journal/log-command.js";
+import { filterEntries } from "../journal/filter.js";
 import { DEFAULT_ZONE, localClock } from "../time.js";
 
 const HOUR = 3_600_000;

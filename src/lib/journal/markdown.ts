@@ -1,7 +1,7 @@
 // internkontroll.md: the journal rendered for people, appended entry by entry. Destruction
 // entries carry what POLICY.md §6 asks: key id, date, reason, verification method, actor.
 import { formatLocal } from "../time.js";
-import type { JournalEntry } from "./journal.js";
+import type { JournalEntry } from "./entry.js";
 
 const DESTRUCTIVE = new Set(["schedule-deletion", "delete-secret", "shred-user", "destroy"]);
 

@@ -2,7 +2,7 @@
 // so a person who changed a key around dropkeys could also write an entry that explains it; the
 // WORM mirror (S3 Object Lock) cannot be rewritten. An audit therefore reads the mirror where the
 // policy configures one and only compares the local copy with it.
-import { lastSeal } from "../approvals/registry-journal.js";
+import { lastSeal } from "./approver-registry.js";
 import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
 import type { Journal, JournalEntry } from "./journal.js";

@@ -1,7 +1,7 @@
 // The checks `log verify` adds to the local hash chain: the journal against its write-once
 // mirror (by default when the policy names one), and with --approvals the readable
 // internkontroll.md against a fresh rendering of the JSONL.
-import { lastSeal } from "../approvals/registry-journal.js";
+import { lastSeal } from "./approver-registry.js";
 import type { Context } from "../context.js";
 import { usageError } from "../errors.js";
 import type { Journal } from "./journal.js";

@@ -4,11 +4,10 @@ import type { KeyMetadata } from "@aws-sdk/client-kms";
 import type { Context } from "../context.js";
 import { awsErrorName, usageError } from "../errors.js";
 import type { JournalEntry } from "../journal/journal.js";
-import type { OperationInput } from "../ops/index.js";
 import { describeKeyId, type ExistingKey } from "./kms.js";
 
 /** --reason is required for every lifecycle operation but generate: exit 2 before anything else. */
-export function requireReason(input: OperationInput, operation: string): string {
+export function requireReason(input: { name: string; reason?: string | undefined }, operation: string): string {
   const reason = input.reason?.trim();
   if (!reason) {
     throw usageError(`${operation} needs --reason TEXT (it goes into the internkontroll journal)`, {

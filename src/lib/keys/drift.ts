@@ -5,7 +5,6 @@ import { GetKeyPolicyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import type { Context } from "../context.js";
 import type { JournalEntry } from "../journal/journal.js";
 import type { KmsKeyEntry } from "../policy/schema.js";
-import type { EntryStatus } from "../status.js";
 import { awsFailure } from "../targets.js";
 import { diffKeyPolicy, expectedKeyPolicy, type KeyPolicyDiff } from "./key-policy.js";
 
@@ -46,27 +45,4 @@ export function driftStatusLines(name: string, drift: KeyPolicyDrift): { problem
   const diff = drift.diff.lines.map((l) => `    ${l}`).join("\n");
   if (drift.managed) return { problems: [`key policy differs from the role bindings (+ a sync adds, - removes; dropkeys sync-key-policy ${name}):\n${diff}`], notes: [] };
   return { problems: [], notes: [`made outside dropkeys: its key policy is kept until dropkeys sync-key-policy ${name}; it differs from the role bindings:\n${diff}`] };
-}
-
-/** `status`: each KMS key found in AWS gets its drift (a problem for managed keys, a note otherwise). */
-export async function addKeyPolicyDrift(ctx: Context, statuses: EntryStatus[]): Promise<void> {
-  await Promise.all(
-    statuses.map(async (status) => {
-      const entry = ctx.policy.inventory.find((e): e is KmsKeyEntry => e.kind === "kms-key" && e.name === status.name);
-      if (!entry || !status.arn || status.state === "PendingDeletion") return;
-      let drift: KeyPolicyDrift;
-      try {
-        drift = await keyPolicyDrift(ctx, entry, status.region, status.arn.split("/").pop()!, status.arn);
-      } catch (error) {
-        // One unreadable key policy (no kms:GetKeyPolicy) must not cost the whole status report.
-        status.notes.push(`key policy not compared: ${(error as Error).message}`);
-        return;
-      }
-      status.keyPolicy = { inSync: drift.inSync, managed: drift.managed, ...drift.diff };
-      const lines = driftStatusLines(status.name, drift);
-      status.problems.push(...lines.problems);
-      status.notes.push(...lines.notes);
-      if (lines.problems.length && (status.health === "ok" || status.health === "explained")) status.health = "unexpected-state";
-    }),
-  );
 }

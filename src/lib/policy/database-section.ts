@@ -2,7 +2,6 @@
 // what shred-user, reencrypt and rotate-jwt --emergency need. Table and column names are
 // interpolated into SQL, so they must be plain identifiers (optionally schema-qualified).
 import { z } from "zod";
-import type { Policy } from "./schema.js";
 
 const identifier = z
   .string()
@@ -81,7 +80,7 @@ export type ReencryptTable = z.output<typeof reencryptTableSchema>;
 export type AmlTable = z.output<typeof amlTableSchema>;
 
 /** The policy's database mapping, with every default filled in when the section is absent. */
-export function databaseSection(policy: Pick<Policy, "database">): DatabaseSection {
+export function databaseSection(policy: { database?: DatabaseSection | undefined }): DatabaseSection {
   return policy.database ?? databaseSchema.parse({});
 }
 

@@ -1,7 +1,7 @@
 // --reenable-source needs the approvals of `enable` as well as those of reencrypt. The pipeline
 // checks one rule, so the two are merged (policy/rules.ts) into one at least as strict as each.
 import type { Context } from "../context.js";
-import { approvalRule } from "../operation.js";
+import { approvalRule } from "../policy/approval-rule.js";
 import { mergeRules } from "../policy/rules.js";
 
 /** Registers "A+B" in the context's policy (once) and returns its name, for OperationSpec.rule. */
