@@ -2,6 +2,7 @@
 // (POLICY.md §4, §5 step 5), L4 tables first. Preflight finds a disabled source key (KMS cannot
 // ReEncrypt from it); --reenable-source enables it for the run only (with the approvals `enable`
 // needs as well) and disables it again whatever happens. The engine is src/lib/reencrypt/engine.ts.
+import { setMaxListeners } from "node:events";
 import { mirrorNow } from "../lib/journal/mirror.js";
 import { DescribeKeyCommand, type KeyMetadata } from "@aws-sdk/client-kms";
 import type { Context } from "../lib/context.js";
@@ -156,6 +157,9 @@ export async function build(ctx: Context, input: OperationInput): Promise<Operat
       const interrupt = interruptSignal();
       // Stops the workers: Ctrl-C / SIGTERM, or the source key's enabled time running out.
       const stop = new AbortController();
+      // Every KMS call in flight (and its backoff) listens to it, so more than Node's default 10
+      // listeners is normal here, not a leak: no warning on stderr.
+      setMaxListeners(0, stop.signal);
       interrupt.signal.addEventListener("abort", () => stop.abort(), { once: true });
       const source: ReencryptRun["source"] = { reenabled: false };
       let last = 0;
