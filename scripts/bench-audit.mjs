@@ -290,8 +290,16 @@ print(n)
 }
 
 function dropkeys(dir, policy, journal) {
-  const bin = path.join(root, "bin", "dropkeys");
-  const args = [bin, "audit-decrypts", "--source", dir, "--all-keys", "--since", "400d", "--json", "--no-coverage", "--fail-on", "none", "--policy", policy, "--journal", journal, "--endpoint-url", "http://127.0.0.1:9"];
+  const { seconds, doc, rssMb } = runAuditCli(["audit-decrypts", "--source", dir, "--all-keys", "--since", "400d", "--policy", policy, "--journal", journal]);
+  return { seconds, events: doc.read.kmsEvents, files: doc.read.files, rssMb };
+}
+
+/**
+ * One audit command of the built CLI, offline (--json, no coverage, nothing fails the run): its
+ * wall time, its JSON report and its peak RSS (GNU time's, else the report's own).
+ */
+export function runAuditCli(commandArgs) {
+  const args = [path.join(root, "bin", "dropkeys"), ...commandArgs, "--json", "--no-coverage", "--fail-on", "none", "--endpoint-url", "http://127.0.0.1:9"];
   const env = { ...process.env, AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench", AWS_MAX_ATTEMPTS: "1", AWS_EC2_METADATA_DISABLED: "true", CI: "true" };
   const useTime = existsSync("/usr/bin/time");
   const started = process.hrtime.bigint();
@@ -299,10 +307,10 @@ function dropkeys(dir, policy, journal) {
     ? spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, ...args], { env, encoding: "utf8", maxBuffer: 256 << 20 })
     : spawnSync(process.execPath, args, { env, encoding: "utf8", maxBuffer: 256 << 20 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0) throw new Error(`dropkeys exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`dropkeys ${commandArgs[0]} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const doc = JSON.parse(r.stdout);
   const timeRss = useTime ? Number(r.stderr.trim().split("\n").pop()) / 1024 : 0;
-  return { seconds, events: doc.read.kmsEvents, files: doc.read.files, rssMb: Math.max(timeRss, doc.performance.peakRssMb) };
+  return { seconds, doc, rssMb: Math.max(timeRss, doc.performance.peakRssMb) };
 }
 
 function ensureJq() {

@@ -3,27 +3,13 @@
 // alternately, best of BENCH_CHANGES_RUNS (default 2) each: audit-decrypts alone (the baseline),
 // audit-decrypts --also-changes (both audits in one pass), and audit-changes alone.
 // BENCH_CHANGES_MB sets the archive size (default 1100 MB uncompressed).
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { generateArchive } from "./bench-audit.mjs";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { generateSmallFiles, runAuditCli } from "./bench-audit.mjs";
 
 function run(command, archive, policy, journal, extra = []) {
-  const args = [path.join(root, "bin", "dropkeys"), command, "--source", archive, "--since", "30d", "--json", "--no-coverage", "--fail-on", "none", "--policy", policy, "--journal", journal, "--endpoint-url", "http://127.0.0.1:9", ...extra];
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench", AWS_MAX_ATTEMPTS: "1", AWS_EC2_METADATA_DISABLED: "true", CI: "true" };
-  const useTime = existsSync("/usr/bin/time");
-  const started = process.hrtime.bigint();
-  const r = useTime
-    ? spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, ...args], { env, encoding: "utf8", maxBuffer: 256 << 20 })
-    : spawnSync(process.execPath, args, { env, encoding: "utf8", maxBuffer: 256 << 20 });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0) throw new Error(`dropkeys ${command} exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  const doc = JSON.parse(r.stdout);
-  const rssMb = Math.max(useTime ? Number(r.stderr.trim().split("\n").pop()) / 1024 : 0, doc.performance.peakRssMb);
+  const { seconds, doc, rssMb } = runAuditCli([command, "--source", archive, "--since", "30d", "--policy", policy, "--journal", journal, ...extra]);
   return { seconds, rssMb, bytes: doc.read.bytes, files: doc.read.files };
 }
 
@@ -32,8 +18,12 @@ const runs = Math.max(1, Number(process.env.BENCH_CHANGES_RUNS ?? 2));
 const work = mkdtempSync(path.join(tmpdir(), "dropkeys-bench-changes-"));
 try {
   const archive = path.join(work, "archive");
-  const stats = generateArchive(archive, { targetBytes: targetMb * 1e6, end: new Date(Date.now() - 3_600_000) });
-  console.log(`audit-changes: synthetic archive of ${stats.files.length} files, ${(stats.bytes / 1e6).toFixed(0)} MB uncompressed, ${stats.records} records`);
+  // Files of about 2 MB (bench-audit's record mix): the size of one record is measured on a probe.
+  const probe = generateSmallFiles(path.join(work, "probe"), { count: 1, records: 200 });
+  const records = Math.max(1, Math.round(2e6 / (probe.bytes / probe.records)));
+  const count = Math.max(1, Math.ceil((targetMb * 1e6) / (records * (probe.bytes / probe.records))));
+  const stats = generateSmallFiles(archive, { count, records, end: new Date(Date.now() - 3_600_000), kmsShare: 0.33 });
+  console.log(`audit-changes: synthetic archive of ${stats.files} files, ${(stats.bytes / 1e6).toFixed(0)} MB uncompressed, ${stats.records} records`);
   const policy = path.join(work, "bench.policy.yaml");
   writeFileSync(policy, "version: 1\ninventory:\n  - { name: JWT_SECRET, kind: secret, rotation: annual }\n");
   const journal = path.join(work, "legal");
