@@ -179,23 +179,6 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     // The rule as signed: `log verify --approvals` checks the approvals against it as sealed then.
     details: { rule: request.rule },
   });
-  // Everything after what the mirror was known to hold: the intent, and what came before it in
-  // this run (dead runs closed, a repair).
-  await mirrorAppended(ctx, mirror, journal, spec, mirroredUpTo, {
-    onFailure: (error) =>
-      journal.append({
-        type: "outcome",
-        operation: spec.operation,
-        requestId: request.id,
-        intentSeq: intent.seq,
-        target: spec.journalTarget,
-        actor,
-        outcome: "failed",
-        error: errorSummary(error),
-        state: "nothing was done: the intent could not be written to the journal mirror",
-      }),
-  });
-
   // A function: execute() may complete the target (generate adds the ARN it created).
   const outcomeBase = () => ({
     type: "outcome" as const,
@@ -208,6 +191,18 @@ export async function runOperation<R>(ctx: Context, spec: OperationSpec<R>, flag
     reason: request.reason ?? undefined,
     incident: request.incident ?? undefined,
   });
+  // Everything after what the mirror was known to hold: the intent, and what came before it in
+  // this run (dead runs closed, a repair).
+  await mirrorAppended(ctx, mirror, journal, spec, mirroredUpTo, {
+    onFailure: (error) =>
+      journal.append({
+        ...outcomeBase(),
+        outcome: "failed",
+        error: errorSummary(error),
+        state: "nothing was done: the intent could not be written to the journal mirror",
+      }),
+  });
+
   // From here AWS may change: a Ctrl-C waits for the call in flight and the outcome entry; a
   // second one journals the outcome `interrupted` and exits at once.
   const interrupt = deferInterrupts(ctx, () =>
